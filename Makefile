@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make demo   set everything up (JupyterLab included) and run the main job on the bundled tasks, local model
+#   make test   set everything up and run the tests (nbdev-test, then pytest)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_PROMPTS := --prompt summarize@v1.0.0 --prompt summarize@v1.1.0 --prompt explain@v1.0.0 --prompt explain@v1.1.0
+
+.PHONY: setup demo test lab ui bench
+setup: $(VENV)/.installed
+
+# constraints.txt pins what this machine needs (the CPU torch on disk, MLflow 3.17.2); pyproject.toml stays loose.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[lab,dev]"
+	touch $@
+
+demo: setup
+	$(BIN)/llmops-wb eval $(DEMO_PROMPTS)
+
+test: setup
+	$(BIN)/nbdev-test --n-workers 2 --flags model
+	$(BIN)/pytest -q
+
+lab: setup
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 nbs/
+
+ui: setup
+	$(BIN)/llmops-wb ui
+
+bench: setup
+	$(BIN)/python bench/run_all.py

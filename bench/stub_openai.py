@@ -1,0 +1,92 @@
+"""An OpenAI-compatible chat-completions stub for benchmarks and tests, on loopback only.
+
+The model name picks the behaviour, so one server serves every fault at once:
+
+    any name            answer after the server's --delay seconds
+    sleep-<s>           answer after <s> seconds (a timeout, for a short client timeout)
+    status-<code>       answer HTTP <code> with an OpenAI-shaped error body (400, 429, 503, ...)
+    cached-<n>          answer, reporting <n> of the prompt tokens as cached
+    nousage             answer without a usage object
+
+The answer echoes the longest paragraph of the last user message, cut to max_tokens words; usage counts words.
+GET /stats returns the number of requests per model; POST /reset clears it.
+
+    python bench/stub_openai.py --port 8911 --delay 0.2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class StubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    delay_s = 0.0
+    counts: Counter = Counter()
+    lock = threading.Lock()
+
+    def log_message(self, *args): pass
+
+    def _send(self, status: int, body: dict, headers: dict | None = None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items(): self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path.rstrip("/") == "/stats": self._send(200, dict(self.counts))
+        else: self._send(404, {"error": {"message": "not found"}})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path.rstrip("/") == "/reset":
+            with self.lock: self.counts.clear()
+            return self._send(200, {})
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            return self._send(404, {"error": {"message": "not found"}})
+        model = body.get("model", "")
+        with self.lock: self.counts[model] += 1
+        if model.startswith("status-"):
+            status = int(model.split("-")[1])
+            code = {400: "invalid_request", 429: "rate_limit_exceeded"}.get(status, "server_error")
+            return self._send(status, {"error": {"message": f"stub {status}", "type": code, "code": code}},
+                              {"Retry-After": "0"} if status == 429 else None)
+        time.sleep(float(model.split("-")[1]) if model.startswith("sleep-") else self.delay_s)
+        prompt = body["messages"][-1]["content"]
+        words = max(prompt.split("\n\n"), key=len).split()
+        out = words[: int(body.get("max_tokens") or 256)]
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(out),
+                 "total_tokens": len(prompt.split()) + len(out)}
+        if model.startswith("cached-"): usage["prompt_tokens_details"] = {"cached_tokens": int(model.split("-")[1])}
+        answer = {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": model,
+                  "choices": [{"index": 0, "finish_reason": "length" if len(out) < len(words) else "stop",
+                               "message": {"role": "assistant", "content": " ".join(out)}}]}
+        if model != "nousage": answer["usage"] = usage
+        self._send(200, answer)
+
+
+def serve(port: int = 0, delay_s: float = 0.0) -> ThreadingHTTPServer:
+    "Start the stub on 127.0.0.1:`port` (0 picks a free port) in a daemon thread; returns the server."
+    handler = type("Handler", (StubHandler,), {"delay_s": delay_s, "counts": Counter(), "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8911)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    server = serve(args.port, args.delay)
+    print(f"stub on http://127.0.0.1:{server.server_port}/v1", flush=True)
+    try: threading.Event().wait()
+    except KeyboardInterrupt: server.shutdown()
