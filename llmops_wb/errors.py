@@ -7,7 +7,7 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
            'PromptFileError', 'MissingVariableError', 'DatasetError', 'ProviderError', 'ProviderTimeoutError',
            'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError']
 
-# %% ../nbs/api/00_errors.ipynb #6cade65e
+# %% ../nbs/api/00_errors.ipynb #f9953a89
 # The workbench's exceptions:
 #
 #     WorkbenchError              anything the workbench raises on purpose
@@ -26,7 +26,7 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
 #     │   └── InvalidRequestError     HTTP 4xx other than 429: the request itself is wrong
 #     └── TrackingError           the MLflow store                                               (exit 1)
 
-# %% ../nbs/api/00_errors.ipynb #000a296a
+# %% ../nbs/api/00_errors.ipynb #3b58591e
 class WorkbenchError(Exception):
     "Base of every error the workbench raises on purpose; `hint` says what to do about it."
     exit_code = 1
@@ -39,7 +39,7 @@ class WorkbenchError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
-# %% ../nbs/api/00_errors.ipynb #1a0064ec
+# %% ../nbs/api/00_errors.ipynb #8ef97527
 class ConfigError(WorkbenchError):
     "A setting, environment variable or flag that does not parse."
     exit_code = 2
@@ -67,7 +67,7 @@ class DatasetError(WorkbenchError):
     "A dataset file or line that is wrong; `path` and `line` say where."
     exit_code = 2
 
-# %% ../nbs/api/00_errors.ipynb #eff93d8c
+# %% ../nbs/api/00_errors.ipynb #ffdf4c58
 class ProviderError(WorkbenchError):
     "A model call that failed; `retryable` says whether another attempt can help."
     retryable = True
