@@ -1,0 +1,58 @@
+"""Tokens per second of the local model through the workbench's runner, against llama-cpp-python called directly on
+the same prompts with the same loaded weights. Rounds alternate between the two so drift hits both alike.
+
+    python bench/local_overhead.py [--cases 12] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from llmops_wb.config import load_settings
+from llmops_wb.evaluate import call_all, plan_from_settings, run_sync
+from llmops_wb.scoring import HashEmbedder
+
+
+def direct(llama, prompts: list[str], max_tokens: int, seed: int) -> tuple[int, float]:
+    "Generate every prompt with llama-cpp-python itself; returns (output tokens, seconds)."
+    tokens, start = 0, time.perf_counter()
+    for prompt in prompts:
+        out = llama.create_chat_completion(messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
+                                           temperature=0.0, seed=seed)
+        tokens += out["usage"]["completion_tokens"]
+    return tokens, time.perf_counter() - start
+
+
+def workbench(plan) -> tuple[int, float]:
+    "Generate every case through the runner (provider, concurrency gate, records); returns (output tokens, seconds)."
+    start = time.perf_counter()
+    records = run_sync(call_all(plan, progress=False))
+    return sum(r.output_tokens for r in records), time.perf_counter() - start
+
+
+def main(cases: int = 12, rounds: int = 3) -> dict:
+    settings = load_settings()
+    plan = plan_from_settings("explain@v1.1.0", model="local", settings=settings, embedder=HashEmbedder(), limit=cases)
+    llama = plan.provider.load()
+    direct(llama, plan.rendered[:1], 8, plan.seed)  # warm up
+    totals = {"direct": [0, 0.0], "workbench": [0, 0.0]}
+    for _ in range(rounds):
+        for name, (tokens, seconds) in (("direct", direct(llama, plan.rendered, plan.max_tokens, plan.seed)),
+                                        ("workbench", workbench(plan))):
+            totals[name][0] += tokens
+            totals[name][1] += seconds
+    rate = {name: tokens / seconds for name, (tokens, seconds) in totals.items()}
+    result = {"direct_tok_s": rate["direct"], "workbench_tok_s": rate["workbench"],
+              "workbench_over_direct": rate["workbench"] / rate["direct"],
+              "same_tokens": totals["direct"][0] == totals["workbench"][0]}
+    print(f"local model, {cases} prompts x {rounds} rounds: direct {rate['direct']:.1f} tok/s, "
+          f"workbench {rate['workbench']:.1f} tok/s, ratio {result['workbench_over_direct']:.3f} "
+          f"(same output tokens: {result['same_tokens']})")
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    main(**vars(parser.parse_args()))

@@ -1,0 +1,64 @@
+"""The runner's own cost (peer case C22): N cases at concurrency C against the OpenAI-compatible stub with a fixed
+delay, against the ideal N x delay / C; then the same run tracked in a throwaway MLflow SQLite store.
+
+    python bench/runner_stub.py [--cases 1000] [--concurrency 32] [--delay 0.2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from stub_openai import serve  # noqa: E402
+
+from llmops_wb.config import load_settings  # noqa: E402
+from llmops_wb.evaluate import plan_from_settings, run_plan, run_sync  # noqa: E402
+from llmops_wb.scoring import HashEmbedder  # noqa: E402
+from llmops_wb.tracking import track_eval  # noqa: E402
+
+
+def make_project(folder: Path, cases: int) -> None:
+    (folder / "prompts/echo").mkdir(parents=True)
+    (folder / "prompts/echo/v1.0.0.txt").write_text("# v1.0.0\nRepeat this.\n\n{text}\n")
+    (folder / "datasets").mkdir()
+    with open(folder / "datasets/echo.jsonl", "w") as f:
+        for i in range(cases):
+            f.write(json.dumps({"id": f"c{i}", "input": {"text": f"case {i} says hello"}, "expected": "hello"}) + "\n")
+    (folder / "settings.ini").write_text("[prices]\nstub = 1.0, 2.0\n")
+
+
+def main(cases: int = 1000, concurrency: int = 32, delay: float = 0.2) -> dict:
+    server = serve(0, delay)
+    os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{server.server_port}/v1"
+    folder = Path(tempfile.mkdtemp())
+    make_project(folder, cases)
+    settings = load_settings(folder, flags={"evaluate.concurrency": concurrency})
+    ideal = cases * delay / concurrency
+    timings = {}
+    for name in ("untracked", "tracked"):
+        plan = plan_from_settings("echo@v1.0.0", model="openai:stub", settings=settings, embedder=HashEmbedder())
+        start = time.perf_counter()
+        result = (track_eval(plan, settings, progress=False).result if name == "tracked"
+                  else run_sync(run_plan(plan, progress=False)))
+        timings[name] = time.perf_counter() - start
+        assert result.summary["errored"] == 0, result.summary
+    server.shutdown()
+    out = {"ideal_s": ideal, **{f"{k}_s": v for k, v in timings.items()},
+           "untracked_over_ideal": timings["untracked"] / ideal, "tracked_over_ideal": timings["tracked"] / ideal}
+    print(f"runner: {cases} cases, concurrency {concurrency}, stub delay {delay}s: ideal {ideal:.2f}s, "
+          f"untracked {timings['untracked']:.2f}s (x{out['untracked_over_ideal']:.2f}), "
+          f"tracked in MLflow {timings['tracked']:.2f}s (x{out['tracked_over_ideal']:.2f})")
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=0.2)
+    main(**vars(parser.parse_args()))
