@@ -20,6 +20,7 @@ demo: setup
 	$(BIN)/llmops-wb eval $(DEMO_PROMPTS)
 
 test: setup
+	$(BIN)/ruff check nbs tests bench
 	$(BIN)/nbdev-test --n-workers 2 --flags model
 	$(BIN)/pytest -q
 

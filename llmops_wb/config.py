@@ -47,10 +47,10 @@ def text(value: str) -> str:
     if not value.strip(): raise ValueError("expected a non-empty value")
     return value.strip()
 
-# %% ../nbs/api/01_config.ipynb #8aef4c84
+# %% ../nbs/api/01_config.ipynb #0e764b9d
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
-    "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "192"),
+    "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
               "temperature": (bounded(float, 0, 2), "0.0"), "seed": (bounded(int, 0), "42"),
               "timeout_s": (bounded(float, 0.1, 3600), "120"), "max_retries": (bounded(int, 0, 10), "2")},
     "local": {"n_ctx": (bounded(int, 256, 32768), "2048"), "n_threads": (bounded(int, 0, 256), "0")},

@@ -41,7 +41,7 @@ def render_case(case: Case, prompt: Prompt, path: Path) -> str:
         raise DatasetError(f"{path}:{case.line}: case {case.id!r}: {e.message}", path=str(path), line=case.line,
                            hint=f"give the case's input the fields {', '.join(prompt.placeholders)}") from None
 
-# %% ../nbs/api/08_evaluate.ipynb #a5d10de6
+# %% ../nbs/api/08_evaluate.ipynb #be4fe7b2
 @dataclass
 class EvalPlan:
     "A checked evaluation: the prompt, the rendered cases, the model and its price, and the run's parameters."
@@ -51,10 +51,10 @@ class EvalPlan:
     embedder: Embedder
     price: Price
     rendered: list[str]
-    threshold: float = 0.6
+    threshold: float = 0.75
     repeats: int = 1
     concurrency: int = 4
-    max_tokens: int = 192
+    max_tokens: int = 160
     temperature: float = 0.0
     seed: int | None = 42
 

@@ -1,7 +1,6 @@
 """The command line as a user runs it: answers, and one clear message with exit code 2 for every bad input."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
