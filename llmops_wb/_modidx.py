@@ -168,5 +168,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'llmops_wb.tracking.mlflow_client': ('api/tracking.html#mlflow_client', 'llmops_wb/tracking.py'),
                                     'llmops_wb.tracking.run_metrics': ('api/tracking.html#run_metrics', 'llmops_wb/tracking.py'),
                                     'llmops_wb.tracking.run_params': ('api/tracking.html#run_params', 'llmops_wb/tracking.py'),
+                                    'llmops_wb.tracking.store_lock': ('api/tracking.html#store_lock', 'llmops_wb/tracking.py'),
                                     'llmops_wb.tracking.track_eval': ('api/tracking.html#track_eval', 'llmops_wb/tracking.py'),
                                     'llmops_wb.tracking.ui_command': ('api/tracking.html#ui_command', 'llmops_wb/tracking.py')}}}

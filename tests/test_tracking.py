@@ -95,3 +95,13 @@ def test_the_mlflow_ui_serves_the_runs_the_cli_wrote(cli, project: Path):
         import os
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_evaluations_started_together_on_a_fresh_store_all_land(project: Path):
+    command = [str(BIN / "llmops-wb"), "eval", "--prompt", "explain@v1.1.0", "--model", "fake", "--fake-embedder",
+               "--quiet", "--limit", "2"]
+    procs = [subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert [code for code, _ in outcomes] == [0, 0, 0], [err[-500:] for _, err in outcomes]
+    assert [run.info.status for run in runs_of(project, "explain")] == ["FINISHED"] * 3
