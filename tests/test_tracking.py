@@ -102,6 +102,6 @@ def test_evaluations_started_together_on_a_fresh_store_all_land(project: Path):
                "--quiet", "--limit", "2"]
     procs = [subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
-    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    outcomes = [(p.communicate(timeout=120)[1], p.returncode)[::-1] for p in procs]
     assert [code for code, _ in outcomes] == [0, 0, 0], [err[-500:] for _, err in outcomes]
     assert [run.info.status for run in runs_of(project, "explain")] == ["FINISHED"] * 3
