@@ -86,12 +86,14 @@ def summary_row(result, run_id: str | None) -> dict[str, Any]:
             "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": s["cost_usd"],
             "p50_s": s["latency_p50_s"], "p95_s": s["latency_p95_s"], "run": run_id[:8] if run_id else "-"}
 
-# %% ../nbs/api/17_cli.ipynb #2bd03582
+# %% ../nbs/api/17_cli.ipynb #f6fbcfbc
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     "Evaluate each `--prompt` on its dataset, track each run in MLflow, and compare them."
     from llmops_wb.evaluate import run_plan, run_sync
     from llmops_wb.tracking import track_eval, ui_command
     plans = plan_all(args, settings)
+    if settings["evaluate.repeats"] > 1 and settings["model.temperature"] == 0:
+        print("note: at temperature 0 the samples of a case are alike; pass --temperature to vary them", file=sys.stderr)
     track = settings["tracking.enabled"] and not args.no_track
     rows = []
     for plan in plans:
@@ -134,7 +136,7 @@ def add_prompts_commands(commands) -> None:
     show.add_argument("ref", help="task@vX.Y.Z")
     show.set_defaults(func=cmd_prompts_show)
 
-# %% ../nbs/api/17_cli.ipynb #2cab6759
+# %% ../nbs/api/17_cli.ipynb #3b485126
 def add_eval_command(commands) -> None:
     "Add `eval` to `commands`."
     ev = commands.add_parser("eval", help="evaluate prompt versions on a dataset and track the runs in MLflow")
@@ -146,6 +148,7 @@ def add_eval_command(commands) -> None:
     ev.add_argument("--concurrency", help="model calls at once")
     ev.add_argument("--threshold", help="similarity at which a case passes")
     ev.add_argument("--max-tokens", help="output tokens per call")
+    ev.add_argument("--temperature", help="sampling temperature (repeats differ only above 0)")
     ev.add_argument("--limit", type=int, metavar="N", help="only the first N cases of the dataset")
     ev.add_argument("--no-track", action="store_true", help="do not record the runs in MLflow")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -168,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #f0beea98
+# %% ../nbs/api/17_cli.ipynb #f0a8a496
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
-                 "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens"}
+                 "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens", "temperature": "model.temperature"}
 
 def _interrupt(signum, frame): raise KeyboardInterrupt
 
