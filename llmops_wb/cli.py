@@ -23,7 +23,7 @@ from .prompts import PromptRef, list_tasks, list_versions, load_prompt
 __all__ = ['SUMMARY_COLUMNS', 'FLAG_SETTINGS', 'format_table', 'cmd_prompts_list', 'cmd_prompts_show', 'plan_all', 'summary_row',
            'cmd_eval', 'cmd_ui', 'add_prompts_commands', 'add_eval_command', 'build_parser', 'main']
 
-# %% ../nbs/api/17_cli.ipynb #f4a5e1c6
+# %% ../nbs/api/17_cli.ipynb #b1801170
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     "Format `rows` as a plain text table of `columns`."
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
@@ -35,7 +35,9 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 def _cell(value: Any) -> str:
     if value is None: return "-"
-    if isinstance(value, float): return "nan" if value != value else f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    if isinstance(value, float):
+        if value != value: return "nan"
+        return f"{value:.4g}" if 1e-3 <= abs(value) < 1e4 else f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4f}"
     return str(value)
 
 # %% ../nbs/api/17_cli.ipynb #174abd70
