@@ -3,6 +3,7 @@
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'llmops_wb'},
   'syms': { 'llmops_wb.cli': { 'llmops_wb.cli._cell': ('api/cli.html#_cell', 'llmops_wb/cli.py'),
                                'llmops_wb.cli._interrupt': ('api/cli.html#_interrupt', 'llmops_wb/cli.py'),
+                               'llmops_wb.cli._is_number': ('api/cli.html#_is_number', 'llmops_wb/cli.py'),
                                'llmops_wb.cli.add_eval_command': ('api/cli.html#add_eval_command', 'llmops_wb/cli.py'),
                                'llmops_wb.cli.add_prompts_commands': ('api/cli.html#add_prompts_commands', 'llmops_wb/cli.py'),
                                'llmops_wb.cli.build_parser': ('api/cli.html#build_parser', 'llmops_wb/cli.py'),

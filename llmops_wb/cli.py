@@ -23,21 +23,24 @@ from .prompts import PromptRef, list_tasks, list_versions, load_prompt
 __all__ = ['SUMMARY_COLUMNS', 'FLAG_SETTINGS', 'format_table', 'cmd_prompts_list', 'cmd_prompts_show', 'plan_all', 'summary_row',
            'cmd_eval', 'cmd_ui', 'add_prompts_commands', 'add_eval_command', 'build_parser', 'main']
 
-# %% ../nbs/api/17_cli.ipynb #b1801170
+# %% ../nbs/api/17_cli.ipynb #3e73ece7
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     "Format `rows` as a plain text table of `columns`."
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
     widths = [max([len(col)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
-    numeric = [all(isinstance(row.get(col), (int, float)) or row.get(col) is None for row in rows) for col in columns]
+    numeric = [all(_is_number(row.get(col)) for row in rows) for col in columns]
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
+def _is_number(value: Any) -> bool:
+    if value is None or isinstance(value, (int, float)): return True
+    try: return float(value) is not None
+    except (TypeError, ValueError): return False
+
 def _cell(value: Any) -> str:
     if value is None: return "-"
-    if isinstance(value, float):
-        if value != value: return "nan"
-        return f"{value:.4g}" if 1e-3 <= abs(value) < 1e4 else f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4f}"
+    if isinstance(value, float): return "nan" if value != value else f"{value:.4f}" if abs(value) < 1e4 else f"{value:.0f}"
     return str(value)
 
 # %% ../nbs/api/17_cli.ipynb #174abd70
@@ -76,7 +79,7 @@ def plan_all(args: argparse.Namespace, settings: Settings) -> list:
     return [plan_from_settings(ref, args.dataset, settings=settings, provider=provider, embedder=embedder,
                                limit=args.limit) for ref in dict.fromkeys(args.prompt)]
 
-# %% ../nbs/api/17_cli.ipynb #75ab6463
+# %% ../nbs/api/17_cli.ipynb #2678cd8f
 SUMMARY_COLUMNS = ["prompt", "model", "cases", "pass_rate", "similarity", "errored", "invalid", "tokens_in",
                    "tokens_out", "cost_usd", "p50_s", "p95_s", "run"]
 
@@ -85,10 +88,10 @@ def summary_row(result, run_id: str | None) -> dict[str, Any]:
     s = result.summary
     return {"prompt": result.ref, "model": result.model, "cases": s["cases"], "pass_rate": s["pass_rate"],
             "similarity": s["similarity_mean"], "errored": s["errored"], "invalid": s["invalid"],
-            "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": s["cost_usd"],
+            "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": f"{s['cost_usd']:.6f}",
             "p50_s": s["latency_p50_s"], "p95_s": s["latency_p95_s"], "run": run_id[:8] if run_id else "-"}
 
-# %% ../nbs/api/17_cli.ipynb #f6fbcfbc
+# %% ../nbs/api/17_cli.ipynb #3ba2bdb9
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     "Evaluate each `--prompt` on its dataset, track each run in MLflow, and compare them."
     from llmops_wb.evaluate import run_plan, run_sync
@@ -111,7 +114,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         for record in result.records:
             if record.status == "error": print(f"  error: case {record.case_id!r}: {record.error}", file=sys.stderr)
 
-    rows.sort(key=lambda r: PromptRef.parse(r["prompt"]).task)
     print(format_table(rows, SUMMARY_COLUMNS))
     if track: print(f"\nrecorded in MLflow; open the UI with:\n  {ui_command(settings)}")
     return 0
@@ -173,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #f0a8a496
+# %% ../nbs/api/17_cli.ipynb #188c4caf
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
                  "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens", "temperature": "model.temperature"}
 
@@ -184,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if args.verbose else "WARNING")
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     try:

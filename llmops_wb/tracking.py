@@ -74,14 +74,16 @@ def mlflow_client(settings: Settings):
                                 hint="check [tracking] uri in settings.ini, and that the file is an MLflow store") from None
     return client
 
-# %% ../nbs/api/09_tracking.ipynb #9f701019
+# %% ../nbs/api/09_tracking.ipynb #0859f20d
 def experiment_id(client, task: str, settings: Settings) -> str:
     "The id of the experiment of `task`, created on first use."
     with store_lock(tracking_uri(settings)):
         experiment = client.get_experiment_by_name(task)
         if experiment is not None: return experiment.experiment_id
         location = (settings.path("tracking.artifacts") / task).as_uri()
-        return client.create_experiment(task, artifact_location=location, tags={"llmops_wb.task": task})
+        # the experiment kind makes the MLflow UI open it on its runs, not on the GenAI overview
+        return client.create_experiment(task, artifact_location=location, tags={
+            "llmops_wb.task": task, "mlflow.experimentKind": "custom_model_development"})
 
 # %% ../nbs/api/09_tracking.ipynb #51b9f041
 def git_commit(root: Path) -> str:
