@@ -1,5 +1,5 @@
 """Tokens per second of the local model through the workbench's runner, against llama-cpp-python called directly on
-the same prompts with the same loaded weights. Rounds alternate between the two so drift hits both alike.
+the same prompts with the same loaded weights. Rounds alternate which goes first, so drift and load hit both alike.
 
     python bench/local_overhead.py [--cases 12] [--rounds 3]
 """
@@ -30,15 +30,16 @@ def workbench(plan) -> tuple[int, float]:
     return sum(r.output_tokens for r in records), time.perf_counter() - start
 
 
-def main(cases: int = 12, rounds: int = 3) -> dict:
+def main(cases: int = 12, rounds: int = 4) -> dict:
     settings = load_settings()
     plan = plan_from_settings("explain@v1.1.0", model="local", settings=settings, embedder=HashEmbedder(), limit=cases)
     llama = plan.provider.load()
     direct(llama, plan.rendered[:1], 8, plan.seed)  # warm up
     totals = {"direct": [0, 0.0], "workbench": [0, 0.0]}
-    for _ in range(rounds):
-        for name, (tokens, seconds) in (("direct", direct(llama, plan.rendered, plan.max_tokens, plan.seed)),
-                                        ("workbench", workbench(plan))):
+    runs = {"direct": lambda: direct(llama, plan.rendered, plan.max_tokens, plan.seed), "workbench": lambda: workbench(plan)}
+    for round_ in range(rounds):
+        for name in (["direct", "workbench"] if round_ % 2 == 0 else ["workbench", "direct"]):
+            tokens, seconds = runs[name]()
             totals[name][0] += tokens
             totals[name][1] += seconds
     rate = {name: tokens / seconds for name, (tokens, seconds) in totals.items()}
@@ -54,5 +55,5 @@ def main(cases: int = 12, rounds: int = 3) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     main(**vars(parser.parse_args()))

@@ -8,18 +8,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from stub_openai import serve  # noqa: E402
+from llmops_wb.config import load_settings
+from llmops_wb.evaluate import plan_from_settings, run_plan, run_sync
+from llmops_wb.scoring import HashEmbedder
+from llmops_wb.tracking import track_eval
 
-from llmops_wb.config import load_settings  # noqa: E402
-from llmops_wb.evaluate import plan_from_settings, run_plan, run_sync  # noqa: E402
-from llmops_wb.scoring import HashEmbedder  # noqa: E402
-from llmops_wb.tracking import track_eval  # noqa: E402
+
+def start_stub(delay: float) -> tuple[subprocess.Popen, int]:
+    "The stub in its own process, so its work does not count against the runner; returns it and its port."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stub = subprocess.Popen([sys.executable, str(Path(__file__).parent / "stub_openai.py"), "--port", str(port),
+                             "--delay", str(delay)], stdout=subprocess.PIPE, text=True)
+    stub.stdout.readline()  # "stub on ..." once it listens
+    return stub, port
 
 
 def make_project(folder: Path, cases: int) -> None:
@@ -33,8 +43,8 @@ def make_project(folder: Path, cases: int) -> None:
 
 
 def main(cases: int = 1000, concurrency: int = 32, delay: float = 0.2) -> dict:
-    server = serve(0, delay)
-    os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{server.server_port}/v1"
+    stub, port = start_stub(delay)
+    os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     folder = Path(tempfile.mkdtemp())
     make_project(folder, cases)
     settings = load_settings(folder, flags={"evaluate.concurrency": concurrency})
@@ -47,7 +57,8 @@ def main(cases: int = 1000, concurrency: int = 32, delay: float = 0.2) -> dict:
                   else run_sync(run_plan(plan, progress=False)))
         timings[name] = time.perf_counter() - start
         assert result.summary["errored"] == 0, result.summary
-    server.shutdown()
+    stub.terminate()
+    stub.wait()
     out = {"ideal_s": ideal, **{f"{k}_s": v for k, v in timings.items()},
            "untracked_over_ideal": timings["untracked"] / ideal, "tracked_over_ideal": timings["tracked"] / ideal}
     print(f"runner: {cases} cases, concurrency {concurrency}, stub delay {delay}s: ideal {ideal:.2f}s, "

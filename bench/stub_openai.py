@@ -75,8 +75,8 @@ class StubHandler(BaseHTTPRequestHandler):
 def serve(port: int = 0, delay_s: float = 0.0) -> ThreadingHTTPServer:
     "Start the stub on 127.0.0.1:`port` (0 picks a free port) in a daemon thread; returns the server."
     handler = type("Handler", (StubHandler,), {"delay_s": delay_s, "counts": Counter(), "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
+    server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256, "daemon_threads": True})
+    server = server_class(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
