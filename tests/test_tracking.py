@@ -105,3 +105,13 @@ def test_evaluations_started_together_on_a_fresh_store_all_land(project: Path):
     outcomes = [(p.communicate(timeout=120)[1], p.returncode)[::-1] for p in procs]
     assert [code for code, _ in outcomes] == [0, 0, 0], [err[-500:] for _, err in outcomes]
     assert [run.info.status for run in runs_of(project, "explain")] == ["FINISHED"] * 3
+
+
+def test_a_deleted_experiment_is_named_not_a_traceback(cli, project: Path):
+    args = ("eval", "--prompt", "explain@v1.0.0", "--model", "fake", "--fake-embedder", "--limit", "1", "--quiet")
+    assert cli(*args).returncode == 0
+    client = mlflow_client(load_settings(project, environ={}))
+    client.delete_experiment(client.get_experiment_by_name("explain").experiment_id)
+    r = cli(*args)
+    assert (r.returncode, "Traceback" in r.stderr) == (1, False)
+    assert "the MLflow experiment 'explain' (id 1) is deleted" in r.stderr
