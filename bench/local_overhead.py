@@ -36,7 +36,8 @@ def main(cases: int = 12, rounds: int = 4) -> dict:
     llama = plan.provider.load()
     direct(llama, plan.rendered[:1], 8, plan.seed)  # warm up
     totals = {"direct": [0, 0.0], "workbench": [0, 0.0]}
-    runs = {"direct": lambda: direct(llama, plan.rendered, plan.max_tokens, plan.seed), "workbench": lambda: workbench(plan)}
+    runs = {"direct": lambda: direct(llama, plan.rendered, plan.max_tokens, plan.seed),
+            "workbench": lambda: workbench(plan)}
     for round_ in range(rounds):
         for name in (["direct", "workbench"] if round_ % 2 == 0 else ["workbench", "direct"]):
             tokens, seconds = runs[name]()

@@ -25,7 +25,7 @@ __all__ = ['SUMMARY_COLUMNS', 'FLAG_SETTINGS', 'format_table', 'shown_path', 'cm
            'summary_row', 'cmd_eval', 'cmd_ui', 'add_prompts_commands', 'positive_int', 'port_number',
            'add_eval_command', 'build_parser', 'main']
 
-# %% ../nbs/api/17_cli.ipynb #3e73ece7
+# %% ../nbs/api/17_cli.ipynb #18a1c155
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     "Format `rows` as a plain text table of `columns`."
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
@@ -42,7 +42,8 @@ def _is_number(value: Any) -> bool:
 
 def _cell(value: Any) -> str:
     if value is None: return "-"
-    if isinstance(value, float): return "nan" if value != value else f"{value:.4f}" if abs(value) < 1e4 else f"{value:.0f}"
+    if isinstance(value, float) and value != value: return "nan"
+    if isinstance(value, float): return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.0f}"
     return str(value)
 
 # %% ../nbs/api/17_cli.ipynb #ee477d46
@@ -74,7 +75,7 @@ def cmd_prompts_show(args: argparse.Namespace, settings: Settings) -> int:
     print(prompt.template)
     return 0
 
-# %% ../nbs/api/17_cli.ipynb #03b40c3c
+# %% ../nbs/api/17_cli.ipynb #92fab57c
 def plan_all(args: argparse.Namespace, settings: Settings) -> list:
     "Plan the evaluation of each `--prompt` of `args`, sharing one model and one embedder."
     from llmops_wb.evaluate import plan_from_settings
@@ -83,7 +84,8 @@ def plan_all(args: argparse.Namespace, settings: Settings) -> list:
     provider = make_provider(settings["model.default"], settings)
     embedder = HashEmbedder() if provider.model == "fake" and args.fake_embedder else MiniLMEmbedder()
     return [plan_from_settings(ref, args.dataset, settings=settings, provider=provider, embedder=embedder,
-                               limit=args.limit) for ref in dict.fromkeys(str(PromptRef.parse(r)) for r in args.prompt)]
+                               limit=args.limit)
+            for ref in dict.fromkeys(str(PromptRef.parse(r)) for r in args.prompt)]
 
 # %% ../nbs/api/17_cli.ipynb #2678cd8f
 SUMMARY_COLUMNS = ["prompt", "model", "cases", "pass_rate", "similarity", "errored", "invalid", "tokens_in",
@@ -97,14 +99,15 @@ def summary_row(result, run_id: str | None) -> dict[str, Any]:
             "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": f"{s['cost_usd']:.6f}",
             "p50_s": s["latency_p50_s"], "p95_s": s["latency_p95_s"], "run": run_id[:8] if run_id else "-"}
 
-# %% ../nbs/api/17_cli.ipynb #3c3cbf33
+# %% ../nbs/api/17_cli.ipynb #4725f300
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     "Evaluate each `--prompt` on its dataset, track each run in MLflow, and compare them."
     from llmops_wb.evaluate import run_plan, run_sync
     from llmops_wb.tracking import track_eval, ui_command
     plans = plan_all(args, settings)
     if settings["evaluate.repeats"] > 1 and settings["model.temperature"] == 0:
-        print("note: at temperature 0 the samples of a case are alike; pass --temperature to vary them", file=sys.stderr)
+        print("note: at temperature 0 the samples of a case are alike; pass --temperature to vary them",
+              file=sys.stderr)
     track = settings["tracking.enabled"] and not args.no_track
     rows = []
     for plan in plans:
@@ -187,12 +190,14 @@ def add_eval_command(commands) -> None:
     ev.add_argument("--fake-embedder", action="store_true", help=argparse.SUPPRESS)
     ev.set_defaults(func=cmd_eval)
 
-# %% ../nbs/api/17_cli.ipynb #0aff7bf6
+# %% ../nbs/api/17_cli.ipynb #ada1ba1b
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `llmops-wb`."
-    parser = argparse.ArgumentParser(prog="llmops-wb", description="Versioned prompts, evaluated and tracked in MLflow.")
+    parser = argparse.ArgumentParser(prog="llmops-wb",
+                                     description="Versioned prompts, evaluated and tracked in MLflow.")
     parser.add_argument("--version", action="version", version=f"llmops-wb {__version__}")
-    parser.add_argument("-C", "--project", type=Path, help="the project folder (default: the nearest with settings.ini)")
+    parser.add_argument("-C", "--project", type=Path,
+                        help="the project folder (default: the nearest with settings.ini)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each model call")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_prompts_commands(commands)
@@ -203,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #89675add
+# %% ../nbs/api/17_cli.ipynb #2869a0dd
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
-                 "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens", "temperature": "model.temperature"}
+                 "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens",
+                 "temperature": "model.temperature"}
 
 def _interrupt(signum, frame): raise KeyboardInterrupt
 

@@ -18,7 +18,7 @@ from .errors import ConfigError
 __all__ = ['SCHEMA', 'ENV_ALIASES', 'parse_bool', 'bounded', 'one_of', 'text', 'Settings', 'find_root', 'load_settings',
            'tracking_uri']
 
-# %% ../nbs/api/01_config.ipynb #4af4faa8
+# %% ../nbs/api/01_config.ipynb #31fb7ccb
 def parse_bool(text: str) -> bool:
     "Parse `text` as a boolean: true/false, yes/no, on/off, 1/0."
     value = text.strip().lower()
@@ -33,7 +33,8 @@ def bounded(kind: Callable[[str], Any], low: float | None = None, high: float | 
         except ValueError: raise ValueError(f"expected {'a whole number' if kind is int else 'a number'}") from None
         if not math.isfinite(value): raise ValueError("expected a finite number")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(f"expected a value from {low} to {high}" if high is not None else f"expected at least {low}")
+            raise ValueError(f"expected a value from {low} to {high}" if high is not None
+                             else f"expected at least {low}")
         return value
     return parse
 

@@ -38,16 +38,17 @@ def price_table(settings: Settings) -> dict[str, Price]:
     "Every price in the `[prices]` section of `settings`."
     return {model: parse_price(model, text) for model, text in settings.prices.items()}
 
-# %% ../nbs/api/05_cost.ipynb #3715fb10
+# %% ../nbs/api/05_cost.ipynb #162f3748
 def price_for(model: str, prices: Mapping[str, Price]) -> Price:
     "The price of `model`; a model with no price is an error that says how to add one."
     if model not in prices:
         raise UnknownModelError(f"no price for model {model!r} in settings.ini [prices]",
-                                hint=f"add a line '{model} = <input $/1M>, <output $/1M>' (0, 0 for a self-hosted model)",
+                                hint=f"add a line '{model} = <input $/1M>, <output $/1M>' "
+                                     "(0, 0 for a self-hosted model)",
                                 model=model)
     return prices[model]
 
-# %% ../nbs/api/05_cost.ipynb #d6c3e161
+# %% ../nbs/api/05_cost.ipynb #e796d76a
 @dataclass(frozen=True)
 class Cost:
     "The dollar cost of a call; `usd` is None when the model has no price."
@@ -61,7 +62,8 @@ def call_cost(input_tokens: int, output_tokens: int, price: Price | None, cached
     cached = min(cached_tokens, input_tokens)
     fallback = cached > 0 and price.cached_input_per_m is None
     cached_rate = price.input_per_m if price.cached_input_per_m is None else price.cached_input_per_m
-    usd = ((input_tokens - cached) * price.input_per_m + cached * cached_rate + output_tokens * price.output_per_m) / 1e6
+    usd = ((input_tokens - cached) * price.input_per_m + cached * cached_rate
+           + output_tokens * price.output_per_m) / 1e6
     return Cost(usd, cached_at_input_price=fallback)
 
 # %% ../nbs/api/05_cost.ipynb #067e010e

@@ -44,7 +44,7 @@ class Dataset:
 
     def __len__(self): return len(self.cases)
 
-# %% ../nbs/api/03_datasets.ipynb #d7ffba52
+# %% ../nbs/api/03_datasets.ipynb #39aebf0f
 def _fail(path: Path, line: int, message: str, hint: str) -> DatasetError:
     return DatasetError(f"{path}:{line}: {message}", hint=hint, path=str(path), line=line)
 
@@ -52,7 +52,8 @@ def parse_case(path: Path, line: int, text: str) -> Case | InvalidCase:
     "Parse the JSON `text` of line `line` of `path` into a `Case`, or an `InvalidCase` with a blank reference."
     try: row = json.loads(text)
     except json.JSONDecodeError as e:
-        raise _fail(path, line, f"not valid JSON ({e.msg}, column {e.colno})", "write one JSON object per line") from None
+        raise _fail(path, line, f"not valid JSON ({e.msg}, column {e.colno})",
+                    "write one JSON object per line") from None
     if not isinstance(row, dict): raise _fail(path, line, "not a JSON object", "write one JSON object per line")
     case_id = row.get("id")
     if case_id is None or (isinstance(case_id, str) and not case_id.strip()):
@@ -76,7 +77,7 @@ def parse_case(path: Path, line: int, text: str) -> Case | InvalidCase:
     if not expected.strip(): return InvalidCase(case_id, line, "expected is empty or whitespace")
     return Case(case_id, row["input"], expected, line, tuple(tags), labels)
 
-# %% ../nbs/api/03_datasets.ipynb #c7a25d57
+# %% ../nbs/api/03_datasets.ipynb #e9a9913c
 def load_dataset(path: Path | str) -> Dataset:
     "Load and check the JSONL dataset at `path`."
     path = Path(path)
@@ -85,7 +86,8 @@ def load_dataset(path: Path | str) -> Dataset:
     data = path.read_bytes()
     try: lines = data.decode("utf-8").split("\n")  # not splitlines(): U+2028 inside a JSON string is legal
     except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: not UTF-8 text (byte {e.start})", hint="save it as UTF-8", path=str(path)) from None
+        raise DatasetError(f"{path}: not UTF-8 text (byte {e.start})", hint="save it as UTF-8",
+                           path=str(path)) from None
 
     cases, invalid, first_line = [], [], {}
     for number, text in enumerate(lines, start=1):
@@ -97,5 +99,6 @@ def load_dataset(path: Path | str) -> Dataset:
         first_line[case.id] = number
         (cases if isinstance(case, Case) else invalid).append(case)
     if not cases:
-        raise DatasetError(f"{path}: no valid cases", hint="add at least one case with a non-blank 'expected'", path=str(path))
+        raise DatasetError(f"{path}: no valid cases", hint="add at least one case with a non-blank 'expected'",
+                           path=str(path))
     return Dataset(path, cases, invalid, "sha256:" + hashlib.sha256(data).hexdigest())

@@ -108,7 +108,7 @@ class Prompt:
         except MissingVariableError as e:
             raise MissingVariableError(f"{self.ref}: {e.message}", hint=e.hint, variables=e.variables) from None
 
-# %% ../nbs/api/02_prompts.ipynb #7cf429ee
+# %% ../nbs/api/02_prompts.ipynb #4a438855
 def parse_prompt_file(path: Path) -> Prompt:
     "Read the prompt file at `path`, checking that its header matches its name."
     path = Path(path)
@@ -119,7 +119,8 @@ def parse_prompt_file(path: Path) -> Prompt:
     data = path.read_bytes()
     try: content = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise PromptFileError(f"{path}: not UTF-8 text (byte {e.start})", path=str(path), hint="save it as UTF-8") from None
+        raise PromptFileError(f"{path}: not UTF-8 text (byte {e.start})", path=str(path),
+                              hint="save it as UTF-8") from None
     header, _, body = content.partition("\n")
     if header.rstrip("\r") != f"# {version}":
         raise PromptFileError(f"{path}:1: header {header.rstrip(chr(13))[:40]!r} does not match the file name",

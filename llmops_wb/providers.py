@@ -112,9 +112,10 @@ class LocalProvider:
                                       hint="give the path of a GGUF model llama.cpp supports") from None
         return self._llama
 
-# %% ../nbs/api/04_providers.ipynb #e3125d54
+# %% ../nbs/api/04_providers.ipynb #73bfeedb
 @patch
-def complete_blocking(self: LocalProvider, prompt: str, max_tokens: int, temperature: float, seed: int | None) -> Completion:
+def complete_blocking(self: LocalProvider, prompt: str, max_tokens: int, temperature: float,
+                      seed: int | None) -> Completion:
     "Complete `prompt` on the local model, blocking until it answers."
     llama = self.load()
     with self._lock:
@@ -187,7 +188,7 @@ def _provider_error(model: str, e: Exception) -> Exception:
                                    status=e.status_code, code=e.code)
     return e
 
-# %% ../nbs/api/04_providers.ipynb #67bacded
+# %% ../nbs/api/04_providers.ipynb #02e58eea
 @patch
 async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
                            seed: int | None = None) -> Completion:
@@ -195,8 +196,9 @@ async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temper
     import openai
     start = perf_counter()
     try:
-        r = await self.client().chat.completions.create(model=self.model, max_tokens=max_tokens, temperature=temperature,
-                                                       seed=seed, messages=[{"role": "user", "content": prompt}])
+        r = await self.client().chat.completions.create(
+            model=self.model, max_tokens=max_tokens, temperature=temperature, seed=seed,
+            messages=[{"role": "user", "content": prompt}])
     except openai.OpenAIError as e:
         raise _provider_error(self.model, e) from None
     latency = perf_counter() - start
@@ -211,7 +213,7 @@ async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temper
                       usage.completion_tokens if usage else None, latency, r.model or self.model,
                       choice.finish_reason or "stop", cached)
 
-# %% ../nbs/api/04_providers.ipynb #b280f6df
+# %% ../nbs/api/04_providers.ipynb #cda200c8
 def make_provider(spec: str, settings: Settings, environ: Mapping[str, str] = os.environ) -> Provider:
     "The provider for the model `spec`: local[:PATH], openai[:MODEL] or fake[:NAME]."
     kind, _, name = spec.partition(":")
@@ -221,4 +223,5 @@ def make_provider(spec: str, settings: Settings, environ: Mapping[str, str] = os
         return OpenAIProvider(name or settings["openai.model"], timeout_s=settings["model.timeout_s"],
                               max_retries=settings["model.max_retries"], environ=environ)
     if kind == "fake": return FakeProvider(model=name or "fake")
-    raise UnknownModelError(f"unknown model {spec!r}", hint="name a model as local, local:PATH.gguf, openai:MODEL or fake")
+    raise UnknownModelError(f"unknown model {spec!r}",
+                            hint="name a model as local, local:PATH.gguf, openai:MODEL or fake")

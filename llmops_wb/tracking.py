@@ -77,7 +77,7 @@ def interrupts_deferred():
         for sig, handler in previous.items(): signal.signal(sig, handler)
     if received: raise KeyboardInterrupt
 
-# %% ../nbs/api/09_tracking.ipynb #6fa1da00
+# %% ../nbs/api/09_tracking.ipynb #531290a9
 def mlflow_client(settings: Settings):
     "An MLflow client on the store of `settings`, opened (created if new), with MLflow's telemetry off."
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -91,7 +91,8 @@ def mlflow_client(settings: Settings):
             client.search_experiments(max_results=1)
         except Exception as e:
             raise TrackingError(f"cannot open the MLflow store {uri}: {type(e).__name__}: {str(e)[:300]}",
-                                hint="check [tracking] uri in settings.ini, and that the file is an MLflow store") from None
+                                hint="check [tracking] uri in settings.ini, and that the file is an MLflow store"
+                                ) from None
     return client
 
 # %% ../nbs/api/09_tracking.ipynb #e6522f77

@@ -41,7 +41,8 @@ BAD_INPUTS = [
     ("no version", ["eval", "--prompt", "summarize"], "names no version: write summarize@vX.Y.Z"),
     ("unknown task", ["eval", "--prompt", "translate@v1.0.0"], "unknown task 'translate'"),
     ("unknown version", ["eval", "--prompt", "summarize@v9.0.0"], "versions of summarize: v1.0.0, v1.1.0"),
-    ("unknown model", ["eval", "--prompt", "summarize@v1.1.0", "--model", "acme-llm-7b"], "unknown model 'acme-llm-7b'"),
+    ("unknown model", ["eval", "--prompt", "summarize@v1.1.0", "--model", "acme-llm-7b"],
+     "unknown model 'acme-llm-7b'"),
     ("bad flag value", ["eval", "--prompt", "summarize@v1.1.0", "--threshold", "high"], "flag --threshold: 'high'"),
 ]
 

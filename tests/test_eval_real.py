@@ -26,7 +26,8 @@ def test_two_versions_on_the_local_model_are_compared_and_tracked(cli, project: 
         assert 0 < metrics["similarity_mean"] <= 1
         table = json.loads((project / f"mlartifacts/explain/{run.info.run_id}/artifacts/cases.json").read_text())
         rows = [dict(zip(table["columns"], row)) for row in table["data"]]
-        assert all(row["output"].strip() and row["input_tokens"] > 0 and 0 < row["output_tokens"] <= 160 for row in rows)
+        assert all(row["output"].strip() and row["input_tokens"] > 0 and 0 < row["output_tokens"] <= 160
+                   for row in rows)
         assert metrics["tokens_in"] == sum(row["input_tokens"] for row in rows)
         assert metrics["tokens_out"] == sum(row["output_tokens"] for row in rows)
         assert not any(row["tokens_estimated"] for row in rows)

@@ -38,15 +38,17 @@ def test_each_version_is_one_run_in_the_experiment_of_its_task(cli, project: Pat
     assert run.data.params["dataset_digest"].startswith("sha256:")
     assert run.data.metrics["cases"] == 5.0 and run.data.metrics["cost_usd"] == 0.0
     assert {"stage", "gate", "git_commit"} <= set(run.data.tags)
-    table = json.loads(next((project / "mlartifacts/summarize").glob(f"{run.info.run_id}/artifacts/cases.json")).read_text())
+    table_file = project / f"mlartifacts/summarize/{run.info.run_id}/artifacts/cases.json"
+    table = json.loads(table_file.read_text())
     assert len(table["data"]) == 5
 
 
 def test_a_run_stopped_mid_way_is_closed_as_failed(cli, project: Path, stub):
     with open(project / "settings.ini", "a") as f: f.write("sleep-30 = 0, 0\n")
     env = {"OPENAI_BASE_URL": base_url(stub), "PATH": str(BIN)}
-    proc = subprocess.Popen([str(BIN / "llmops-wb"), "eval", "--prompt", "summarize@v1.1.0", "--model", "openai:sleep-30",
-                             "--fake-embedder", "--quiet", "--limit", "2"], cwd=project, env=env,
+    proc = subprocess.Popen([str(BIN / "llmops-wb"), "eval", "--prompt", "summarize@v1.1.0",
+                             "--model", "openai:sleep-30", "--fake-embedder", "--quiet", "--limit", "2"],
+                            cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not stub.RequestHandlerClass.counts["sleep-30"] and time.monotonic() < deadline: time.sleep(0.1)
@@ -84,7 +86,8 @@ def test_the_mlflow_ui_serves_the_runs_the_cli_wrote(cli, project: Path):
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None: pytest.fail("the MLflow UI did not start")
                 time.sleep(0.5)
-        request = urllib.request.Request(f"{api}/runs/search", method="POST", headers={"Content-Type": "application/json"},
+        request = urllib.request.Request(f"{api}/runs/search", method="POST",
+                                         headers={"Content-Type": "application/json"},
                                          data=json.dumps({"experiment_ids": [experiment["experiment_id"]]}).encode())
         with urllib.request.urlopen(request, timeout=5) as response: [run] = json.loads(response.read())["runs"]
         params = {p["key"]: p["value"] for p in run["data"]["params"]}
