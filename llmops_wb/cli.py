@@ -87,19 +87,20 @@ def plan_all(args: argparse.Namespace, settings: Settings) -> list:
                                limit=args.limit)
             for ref in dict.fromkeys(str(PromptRef.parse(r)) for r in args.prompt)]
 
-# %% ../nbs/api/17_cli.ipynb #2678cd8f
-SUMMARY_COLUMNS = ["prompt", "model", "cases", "pass_rate", "similarity", "errored", "invalid", "tokens_in",
-                   "tokens_out", "cost_usd", "p50_s", "p95_s", "run"]
+# %% ../nbs/api/17_cli.ipynb #ac3bb0e5
+SUMMARY_COLUMNS = ["prompt", "model", "cases", "samples", "pass_rate", "similarity", "errored", "invalid",
+                   "tokens_in", "tokens_out", "cost_usd", "p50_s", "p95_s", "run"]
 
 def summary_row(result, run_id: str | None) -> dict[str, Any]:
     "One row of the comparison table for `result`."
     s = result.summary
-    return {"prompt": result.ref, "model": result.model, "cases": s["cases"], "pass_rate": s["pass_rate"],
+    return {"prompt": result.ref, "model": result.model, "cases": s["cases"], "samples": s["samples"],
+            "pass_rate": s["pass_rate"],
             "similarity": s["similarity_mean"], "errored": s["errored"], "invalid": s["invalid"],
             "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": f"{s['cost_usd']:.6f}",
             "p50_s": s["latency_p50_s"], "p95_s": s["latency_p95_s"], "run": run_id[:8] if run_id else "-"}
 
-# %% ../nbs/api/17_cli.ipynb #4725f300
+# %% ../nbs/api/17_cli.ipynb #eed6614e
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     "Evaluate each `--prompt` on its dataset, track each run in MLflow, and compare them."
     from llmops_wb.evaluate import run_plan, run_sync
@@ -125,7 +126,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     print(format_table(rows, SUMMARY_COLUMNS))
     if track: print(f"\nrecorded in MLflow; open the UI with:\n  {ui_command(settings)}")
-    failed = [row["prompt"] for row in rows if row["errored"] == row["cases"]]
+    failed = [row["prompt"] for row in rows if row["errored"] == row["samples"]]
     if failed: print(f"error: every call failed for {', '.join(failed)}; see the errors above", file=sys.stderr)
     return 1 if failed else 0
 

@@ -106,7 +106,7 @@ def _checked(parse: Callable[[str], Any], raw: str, where: str) -> Any:
     try: return parse(raw)
     except ValueError as e: raise ConfigError(f"{where}: {raw!r} is not valid: {e}", hint=f"fix {where}") from None
 
-# %% ../nbs/api/01_config.ipynb #cf08e1a1
+# %% ../nbs/api/01_config.ipynb #38db708e
 ENV_ALIASES = {"MAX_TOKENS_PER_REQUEST": "model.max_tokens"}
 
 def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.environ,
@@ -126,6 +126,12 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.envi
             if key not in SCHEMA[section]:
                 raise ConfigError(f"{ini_path} [{section}] {key}: unknown setting",
                                   hint=f"known keys in [{section}]: {', '.join(SCHEMA[section])}")
+
+    known = {f"LLMOPS_WB_{section.upper()}_{key.upper()}" for section, keys in SCHEMA.items() for key in keys}
+    for name in environ:
+        if name.startswith("LLMOPS_WB_") and name != "LLMOPS_WB_ROOT" and name not in known:
+            raise ConfigError(f"environment {name}: unknown setting",
+                              hint="settings are LLMOPS_WB_<SECTION>_<KEY>, e.g. LLMOPS_WB_EVALUATE_THRESHOLD")
 
     values, sources = {}, {}
     for section, keys in SCHEMA.items():

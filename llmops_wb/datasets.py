@@ -44,13 +44,16 @@ class Dataset:
 
     def __len__(self): return len(self.cases)
 
-# %% ../nbs/api/03_datasets.ipynb #39aebf0f
+# %% ../nbs/api/03_datasets.ipynb #3e4bdf73
+def _no_constant(name: str):
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
 def _fail(path: Path, line: int, message: str, hint: str) -> DatasetError:
     return DatasetError(f"{path}:{line}: {message}", hint=hint, path=str(path), line=line)
 
 def parse_case(path: Path, line: int, text: str) -> Case | InvalidCase:
     "Parse the JSON `text` of line `line` of `path` into a `Case`, or an `InvalidCase` with a blank reference."
-    try: row = json.loads(text)
+    try: row = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise _fail(path, line, f"not valid JSON ({e.msg}, column {e.colno})",
                     "write one JSON object per line") from None
