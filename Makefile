@@ -12,8 +12,8 @@ setup: $(VENV)/.installed
 # constraints.txt pins what this machine needs (the CPU torch on disk, MLflow 3.17.2); pyproject.toml stays loose.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[lab,dev]"
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -c constraints.txt -e ".[lab,dev]"
 	touch $@
 
 demo: setup
