@@ -47,6 +47,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'llmops_wb.datasets.Dataset.__len__': ('api/datasets.html#dataset.__len__', 'llmops_wb/datasets.py'),
                                     'llmops_wb.datasets.InvalidCase': ('api/datasets.html#invalidcase', 'llmops_wb/datasets.py'),
                                     'llmops_wb.datasets._fail': ('api/datasets.html#_fail', 'llmops_wb/datasets.py'),
+                                    'llmops_wb.datasets._finite': ('api/datasets.html#_finite', 'llmops_wb/datasets.py'),
                                     'llmops_wb.datasets._no_constant': ('api/datasets.html#_no_constant', 'llmops_wb/datasets.py'),
                                     'llmops_wb.datasets.load_dataset': ('api/datasets.html#load_dataset', 'llmops_wb/datasets.py'),
                                     'llmops_wb.datasets.parse_case': ('api/datasets.html#parse_case', 'llmops_wb/datasets.py')},

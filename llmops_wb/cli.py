@@ -130,10 +130,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if failed: print(f"error: every call failed for {', '.join(failed)}; see the errors above", file=sys.stderr)
     return 1 if failed else 0
 
-# %% ../nbs/api/17_cli.ipynb #4ebd8869
+# %% ../nbs/api/17_cli.ipynb #d605d339
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     "Run the MLflow UI on the store of `settings` until interrupted."
     from llmops_wb.config import tracking_uri
+    from llmops_wb.tracking import mlflow_client
+    mlflow_client(settings)  # a store that cannot be opened is named here, not in the server's traceback
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     with socket.socket() as probe:
         try: probe.bind((args.host, args.port))
@@ -209,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #2869a0dd
+# %% ../nbs/api/17_cli.ipynb #bcb8a95a
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
                  "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens",
                  "temperature": "model.temperature"}
@@ -221,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if args.verbose else "WARNING")
+    # store failures reach the user as one TrackingError; MLflow's own error log would repeat them as tracebacks
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if args.verbose else "CRITICAL")
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     try:

@@ -91,9 +91,10 @@ def find_root(start: Path | None = None, environ: Mapping[str, str] = os.environ
         if (folder / "settings.ini").is_file(): return folder
     return start
 
-# %% ../nbs/api/01_config.ipynb #aa1d0992
+# %% ../nbs/api/01_config.ipynb #846c4a79
 def _read_ini(path: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"), delimiters=("=",))
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"), delimiters=("=",),
+                                       default_section="\0none")  # a [DEFAULT] section is an unknown section
     parser.optionxform = str  # keys are model names too, where case, ':' and '/' matter
     if not path.is_file(): return parser
     try: parser.read(path, encoding="utf-8")

@@ -17,7 +17,7 @@ from .errors import ConfigError, UnknownModelError
 __all__ = ['ENCODING_FAMILIES', 'Price', 'parse_price', 'price_table', 'price_for', 'Cost', 'call_cost', 'base_model',
            'encoding_name', 'TokenCount', 'count_tokens', 'count_chat']
 
-# %% ../nbs/api/05_cost.ipynb #0164b83a
+# %% ../nbs/api/05_cost.ipynb #0d6feaf0
 @dataclass(frozen=True)
 class Price:
     "Dollars per million input, output and (optionally) cached input tokens."
@@ -29,9 +29,9 @@ def parse_price(model: str, text: str) -> Price:
     "Parse the `[prices]` line for `model`: `input, output[, cached input]` in dollars per million tokens."
     try: numbers = [float(part) for part in text.split(",")]
     except ValueError: numbers = []
-    if len(numbers) not in (2, 3) or any(not math.isfinite(n) or n < 0 for n in numbers):
+    if len(numbers) not in (2, 3) or any(not math.isfinite(n) or not 0 <= n <= 1e6 for n in numbers):
         raise ConfigError(f"settings.ini [prices] {model}: {text!r} is not a price",
-                          hint="write: input $/1M, output $/1M[, cached input $/1M], e.g. 0.15, 0.60")
+                          hint="write: input $/1M, output $/1M[, cached input $/1M], each 0 to 1e6: 0.15, 0.60")
     return Price(*numbers)
 
 def price_table(settings: Settings) -> dict[str, Price]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import socket
 import subprocess
 import time
@@ -118,3 +119,26 @@ def test_a_deleted_experiment_is_named_not_a_traceback(cli, project: Path):
     r = cli(*args)
     assert (r.returncode, "Traceback" in r.stderr) == (1, False)
     assert "the MLflow experiment 'explain' (id 1) is deleted" in r.stderr
+
+
+INTERRUPT_DURING = '''
+import os, signal, sys
+from mlflow.tracking.client import MlflowClient
+original = getattr(MlflowClient, sys.argv[1])
+def interrupted(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # lands in the middle of the store write
+    return original(self, *args, **kwargs)
+setattr(MlflowClient, sys.argv[1], interrupted)
+from llmops_wb.cli import main
+sys.exit(main(sys.argv[2:]))
+'''
+
+
+@pytest.mark.parametrize("write,status", [("create_run", "FAILED"), ("log_batch", "FAILED"),
+                                          ("log_table", "FINISHED"), ("set_terminated", "FINISHED")])
+def test_an_interrupt_during_a_store_write_never_leaves_a_run_running(project: Path, write, status):
+    r = subprocess.run([sys.executable, "-c", INTERRUPT_DURING, write, "eval", "--prompt", "explain@v1.1.0",
+                        "--model", "fake", "--fake-embedder", "--quiet", "--limit", "2"],
+                       cwd=project, capture_output=True, text=True, timeout=120)
+    assert (r.returncode, "Traceback" in r.stderr) == (130, False), r.stderr[-2000:]
+    assert [run.info.status for run in runs_of(project, "explain")] == [status]
