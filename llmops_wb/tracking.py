@@ -211,7 +211,7 @@ def keep_unlogged(result: EvalResult, settings: Settings, run_id: str) -> Path:
         except OSError: continue
     raise TrackingError("the results could not be logged nor kept on disk", hint="free the disk or fix permissions")
 
-# %% ../nbs/api/09_tracking.ipynb #2f3a96cc
+# %% ../nbs/api/09_tracking.ipynb #c09fde93
 def track_eval(plan: EvalPlan, settings: Settings, progress: bool = True) -> TrackedRun:
     "Run the evaluation `plan` and record it as one MLflow run in the experiment of its task."
     from mlflow.entities import Param
@@ -231,11 +231,14 @@ def track_eval(plan: EvalPlan, settings: Settings, progress: bool = True) -> Tra
         if run_id is not None: close_failed(client, run_id, e)
         raise
 
+    finished = False
     try:
         with interrupts_deferred(), store_errors(uri):
             log_result(client, run_id, result)
             client.set_terminated(run_id, "FINISHED")
+            finished = True
     except BaseException as e:  # the store failed, or a second interrupt forced its way into the write
+        if finished: raise  # an interrupt held until the run was recorded: the record stands
         kept = keep_unlogged(result, settings, run_id)
         if isinstance(e, TrackingError): e.hint = f"the results are kept in {kept}; {e.hint}"
         close_failed(client, run_id, e)
