@@ -25,7 +25,7 @@ __all__ = ['SUMMARY_COLUMNS', 'FLAG_SETTINGS', 'format_table', 'shown_path', 'cm
            'summary_row', 'cmd_eval', 'cmd_ui', 'add_prompts_commands', 'positive_int', 'port_number',
            'add_eval_command', 'build_parser', 'main']
 
-# %% ../nbs/api/17_cli.ipynb #18a1c155
+# %% ../nbs/api/17_cli.ipynb #9024740a
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     "Format `rows` as a plain text table of `columns`."
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
@@ -37,8 +37,9 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 def _is_number(value: Any) -> bool:
     if value is None or isinstance(value, (int, float)): return True
-    try: return float(value) is not None
+    try: float(value)
     except (TypeError, ValueError): return False
+    return True
 
 def _cell(value: Any) -> str:
     if value is None: return "-"

@@ -15,8 +15,8 @@ from typing import Any, Callable, Mapping
 from .errors import ConfigError
 
 # %% auto #0
-__all__ = ['SCHEMA', 'ENV_ALIASES', 'parse_bool', 'bounded', 'one_of', 'text', 'Settings', 'find_root', 'load_settings',
-           'tracking_uri']
+__all__ = ['SCHEMA', 'ENV_ALIASES', 'parse_bool', 'bounded', 'one_of', 'text', 'Settings', 'find_root', 'env_name',
+           'load_settings', 'tracking_uri']
 
 # %% ../nbs/api/01_config.ipynb #31fb7ccb
 def parse_bool(text: str) -> bool:
@@ -107,17 +107,15 @@ def _checked(parse: Callable[[str], Any], raw: str, where: str) -> Any:
     try: return parse(raw)
     except ValueError as e: raise ConfigError(f"{where}: {raw!r} is not valid: {e}", hint=f"fix {where}") from None
 
-# %% ../nbs/api/01_config.ipynb #38db708e
+# %% ../nbs/api/01_config.ipynb #4cf3058d
 ENV_ALIASES = {"MAX_TOKENS_PER_REQUEST": "model.max_tokens"}
 
-def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.environ,
-                  flags: Mapping[str, Any] | None = None, flag_names: Mapping[str, str] | None = None) -> Settings:
-    "Load settings.ini under `root`, then `environ`, then `flags` (`{'section.key': value}`, named by `flag_names`)."
-    root = find_root(root, environ) if root is None else Path(root).resolve()
-    if not root.is_dir():
-        raise ConfigError(f"{root}: no such project folder", hint="give the folder that holds settings.ini")
-    ini_path = root / "settings.ini"
-    ini = _read_ini(ini_path)
+def env_name(section: str, key: str) -> str:
+    "The environment variable that sets `key` of `section`."
+    return f"LLMOPS_WB_{section.upper()}_{key.upper()}"
+
+def _check_names(ini: configparser.ConfigParser, ini_path: Path, environ: Mapping[str, str]) -> None:
+    "Refuse unknown sections and keys in `ini`, and unknown `LLMOPS_WB_` variables in `environ`: typos, mostly."
     for section in ini.sections():
         if section == "prices": continue
         if section not in SCHEMA:
@@ -127,12 +125,22 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.envi
             if key not in SCHEMA[section]:
                 raise ConfigError(f"{ini_path} [{section}] {key}: unknown setting",
                                   hint=f"known keys in [{section}]: {', '.join(SCHEMA[section])}")
-
-    known = {f"LLMOPS_WB_{section.upper()}_{key.upper()}" for section, keys in SCHEMA.items() for key in keys}
+    known = {env_name(section, key) for section, keys in SCHEMA.items() for key in keys}
     for name in environ:
         if name.startswith("LLMOPS_WB_") and name != "LLMOPS_WB_ROOT" and name not in known:
             raise ConfigError(f"environment {name}: unknown setting",
                               hint="settings are LLMOPS_WB_<SECTION>_<KEY>, e.g. LLMOPS_WB_EVALUATE_THRESHOLD")
+
+# %% ../nbs/api/01_config.ipynb #27340928
+def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.environ,
+                  flags: Mapping[str, Any] | None = None, flag_names: Mapping[str, str] | None = None) -> Settings:
+    "Load settings.ini under `root`, then `environ`, then `flags` (`{'section.key': value}`, named by `flag_names`)."
+    root = find_root(root, environ) if root is None else Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root}: no such project folder", hint="give the folder that holds settings.ini")
+    ini_path = root / "settings.ini"
+    ini = _read_ini(ini_path)
+    _check_names(ini, ini_path, environ)
 
     values, sources = {}, {}
     for section, keys in SCHEMA.items():
@@ -140,7 +148,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.envi
         for key, (parse, default) in keys.items():
             raw, where = default, "built-in default"
             if ini.has_option(section, key): raw, where = ini[section][key], f"{ini_path.name} [{section}] {key}"
-            env = f"LLMOPS_WB_{section.upper()}_{key.upper()}"
+            env = env_name(section, key)
             alias = next((a for a, k in ENV_ALIASES.items() if k == f"{section}.{key}" and a in environ), None)
             if env in environ: raw, where = environ[env], f"environment {env}"
             elif alias: raw, where = environ[alias], f"environment {alias}"
@@ -156,7 +164,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.envi
     prices = dict(ini["prices"]) if ini.has_section("prices") else {}
     return Settings(root=root, values=values, prices=prices, sources=sources)
 
-# %% ../nbs/api/01_config.ipynb #f09577b3
+# %% ../nbs/api/01_config.ipynb #0d890296
 def tracking_uri(settings: Settings) -> str:
     "The MLflow tracking URI of `settings`, with a relative SQLite path made absolute under the project root."
     uri = settings["tracking.uri"]

@@ -9,7 +9,7 @@ PUBLIC = {
               "ProviderTimeoutError", "RateLimitedError", "ProviderServerError", "InvalidRequestError",
               "TrackingError"],
     "config": ["SCHEMA", "ENV_ALIASES", "parse_bool", "bounded", "one_of", "text", "Settings", "find_root",
-              "load_settings", "tracking_uri"],
+              "env_name", "load_settings", "tracking_uri"],
     "prompts": ["VERSION_RE", "TASK_RE", "PLACEHOLDER_RE", "Version", "PromptRef", "placeholders",
                "render_template", "Prompt", "parse_prompt_file", "list_tasks", "list_versions", "check_task",
                "load_prompt"],
