@@ -5,6 +5,8 @@ The model name picks the behaviour, so one server serves every fault at once:
     any name            answer after the server's --delay seconds
     sleep-<s>           answer after <s> seconds (a timeout, for a short client timeout)
     status-<code>       answer HTTP <code> with an OpenAI-shaped error body (400, 429, 503, ...)
+    busy-<n>-<s>        answer 429 with Retry-After: <s> to the first <n> requests of this name, then answer
+    down-<n>            answer 503 to the first <n> requests of this name, then answer
     cached-<n>          answer, reporting <n> of the prompt tokens as cached
     nousage             answer without a usage object
     malformed           answer HTTP 200 with a body that has no choices
@@ -26,6 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class StubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: the headers and the body go out in two writes, and with Nagle's algorithm on the body waits for
+    # the client's delayed ACK of the headers, about 40 ms on Linux; that added 44 ms to every call on keep-alive.
+    disable_nagle_algorithm = True
     delay_s = 0.0
     counts: Counter = Counter()
     lock = threading.Lock()
@@ -53,7 +58,14 @@ class StubHandler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._send(404, {"error": {"message": "not found"}})
         model = body.get("model", "")
-        with self.lock: self.counts[model] += 1
+        with self.lock:
+            self.counts[model] += 1
+            seen = self.counts[model]
+        if model.startswith("busy-") and seen <= int(model.split("-")[1]):
+            return self._send(429, {"error": {"message": "stub busy", "type": "rate_limit_exceeded",
+                                              "code": "rate_limit_exceeded"}}, {"Retry-After": model.split("-")[2]})
+        if model.startswith("down-") and seen <= int(model.split("-")[1]):
+            return self._send(503, {"error": {"message": "stub down", "type": "server_error", "code": "server_error"}})
         if model.startswith("status-"):
             status = int(model.split("-")[1])
             code = {400: "invalid_request", 429: "rate_limit_exceeded"}.get(status, "server_error")

@@ -21,9 +21,10 @@ from .errors import ConfigError, WorkbenchError
 from .prompts import PromptRef, check_task, list_tasks, list_versions, load_prompt
 
 # %% auto #0
-__all__ = ['SUMMARY_COLUMNS', 'FLAG_SETTINGS', 'format_table', 'shown_path', 'cmd_prompts_list', 'cmd_prompts_show', 'plan_all',
-           'summary_row', 'cmd_eval', 'cmd_ui', 'add_prompts_commands', 'positive_int', 'port_number',
-           'add_eval_command', 'build_parser', 'main']
+__all__ = ['SUMMARY_COLUMNS', 'RATE_UNITS', 'FLAG_SETTINGS', 'format_table', 'shown_path', 'cmd_prompts_list', 'cmd_prompts_show',
+           'plan_all', 'summary_row', 'cmd_eval', 'cmd_eval_compare', 'cmd_lint', 'request_rate', 'cmd_cost_estimate',
+           'cmd_ci', 'cmd_ui', 'add_prompts_commands', 'positive_int', 'port_number', 'add_eval_command',
+           'add_gate_commands', 'build_parser', 'main']
 
 # %% ../nbs/api/17_cli.ipynb #9024740a
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -76,7 +77,7 @@ def cmd_prompts_show(args: argparse.Namespace, settings: Settings) -> int:
     print(prompt.template)
     return 0
 
-# %% ../nbs/api/17_cli.ipynb #92fab57c
+# %% ../nbs/api/17_cli.ipynb #543e10a6
 def plan_all(args: argparse.Namespace, settings: Settings) -> list:
     "Plan the evaluation of each `--prompt` of `args`, sharing one model and one embedder."
     from llmops_wb.evaluate import plan_from_settings
@@ -85,27 +86,31 @@ def plan_all(args: argparse.Namespace, settings: Settings) -> list:
     provider = make_provider(settings["model.default"], settings)
     embedder = HashEmbedder() if provider.model == "fake" and args.fake_embedder else MiniLMEmbedder()
     return [plan_from_settings(ref, args.dataset, settings=settings, provider=provider, embedder=embedder,
-                               limit=args.limit)
+                               limit=args.limit, cache=False if args.no_cache else None)
             for ref in dict.fromkeys(str(PromptRef.parse(r)) for r in args.prompt)]
 
-# %% ../nbs/api/17_cli.ipynb #ac3bb0e5
-SUMMARY_COLUMNS = ["prompt", "model", "cases", "samples", "pass_rate", "similarity", "errored", "invalid",
-                   "tokens_in", "tokens_out", "cost_usd", "p50_s", "p95_s", "run"]
+# %% ../nbs/api/17_cli.ipynb #980573c9
+SUMMARY_COLUMNS = ["prompt", "model", "cases", "samples", "pass_rate", "95% interval", "similarity", "relevance",
+                   "coherence", "halluc", "flaky", "errored", "invalid", "cached", "tokens_in", "tokens_out",
+                   "cost_usd", "p50_s", "p95_s", "run"]
 
 def summary_row(result, run_id: str | None) -> dict[str, Any]:
     "One row of the comparison table for `result`."
     s = result.summary
     return {"prompt": result.ref, "model": result.model, "cases": s["cases"], "samples": s["samples"],
-            "pass_rate": s["pass_rate"],
-            "similarity": s["similarity_mean"], "errored": s["errored"], "invalid": s["invalid"],
+            "pass_rate": s["pass_rate"], "95% interval": f"[{s['pass_rate_low']:.3f}, {s['pass_rate_high']:.3f}]",
+            "similarity": s["similarity_mean"], "relevance": s["relevance_mean"], "coherence": s["coherence_mean"],
+            "halluc": s["hallucination_rate"], "flaky": s["flaky_cases"], "errored": s["errored"],
+            "invalid": s["invalid"], "cached": s["cached"],
             "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": f"{s['cost_usd']:.6f}",
             "p50_s": s["latency_p50_s"], "p95_s": s["latency_p95_s"], "run": run_id[:8] if run_id else "-"}
 
-# %% ../nbs/api/17_cli.ipynb #eed6614e
+# %% ../nbs/api/17_cli.ipynb #f7a7ef82
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     "Evaluate each `--prompt` on its dataset, track each run in MLflow, and compare them."
     from llmops_wb.evaluate import run_plan, run_sync
     from llmops_wb.tracking import track_eval, ui_command
+    if not args.prompt: raise ConfigError("no prompt version to evaluate", hint="name one: --prompt task@vX.Y.Z")
     plans = plan_all(args, settings)
     if settings["evaluate.repeats"] > 1 and settings["model.temperature"] == 0:
         print("note: at temperature 0 the samples of a case are alike; pass --temperature to vary them",
@@ -130,6 +135,75 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     failed = [row["prompt"] for row in rows if row["errored"] == row["samples"]]
     if failed: print(f"error: every call failed for {', '.join(failed)}; see the errors above", file=sys.stderr)
     return 1 if failed else 0
+
+# %% ../nbs/api/17_cli.ipynb #aefeb6ca
+def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
+    "Compare two recorded runs and print the table; exit 1 when the candidate regressed."
+    from llmops_wb.report import comparison_rows, text_table
+    from llmops_wb.tracking import compare_runs, load_run, log_comparison, mlflow_client
+    client = mlflow_client(settings)
+    base, cand = (load_run(client, spec, args.model) for spec in args.runs)
+    comparisons, verdict = compare_runs(base, cand, settings["gate.tolerance"], settings["gate.metric"],
+                                        settings["evaluate.confidence"])
+    print(f"baseline  {base.ref} on {base.model} (run {base.run_id[:8]})")
+    print(f"candidate {cand.ref} on {cand.model} (run {cand.run_id[:8]})\n")
+    print(text_table(comparison_rows(comparisons)))
+    print(f"\ngate ({settings['gate.metric']}, tolerance {settings['gate.tolerance']:g}): {verdict}")
+    if base.params.get("dataset_digest") != cand.params.get("dataset_digest"):
+        print("note: the runs used different datasets; only their shared case ids are paired", file=sys.stderr)
+    if not args.no_log: log_comparison(client, base, cand, comparisons, verdict)
+    return 0 if verdict == "pass" else 1
+
+# %% ../nbs/api/17_cli.ipynb #8308ccef
+def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
+    "Lint the prompts, settings and datasets; exit 1 when there is an error."
+    from llmops_wb.lint import lint_project
+    tasks = [check_task(settings.path("project.prompts_dir"), t) for t in args.task] if args.task else None
+    findings = lint_project(settings, tasks, model=settings["model.default"], base=args.base)
+    for f in findings: print(f)
+    errors = sum(f.severity == "error" for f in findings)
+    print(f"{errors} error{'s' * (errors != 1)}, {len(findings) - errors} warning{'s' * (len(findings) - errors != 1)}",
+          file=sys.stderr)
+    return 1 if errors else 0
+
+RATE_UNITS = {"s": 1, "min": 60, "h": 3600, "day": 86400}
+
+def request_rate(text: str) -> float:
+    "An argparse type: a request rate like 5/s, 300/min, 1000/h or 20000/day, in requests per second."
+    number, _, unit = text.partition("/")
+    try: value = float(number)
+    except ValueError: value = -1
+    if unit not in RATE_UNITS or not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate like 5/s, 300/min, 1000/h or 20000/day")
+    return value / RATE_UNITS[unit]
+
+def cmd_cost_estimate(args: argparse.Namespace, settings: Settings) -> int:
+    "Print the estimated cost of a prompt version per request, per evaluation and per month."
+    from llmops_wb.gate import estimate
+    e = estimate(settings, str(PromptRef.parse(args.prompt)), dataset=args.dataset, rate_per_s=args.rate)
+    usd = lambda x: "unpriced" if x is None else f"${x:.6f}"
+    print(f"{args.prompt} on {e.model} (estimates)")
+    print(f"  input tokens per request   {e.input_tokens:.0f}  (mean over the dataset's cases, counted for {e.model})")
+    print(f"  output tokens per request  {e.output_tokens:.0f}  (from {e.output_source})")
+    print(f"  per request                {usd(e.per_request_usd)}")
+    print(f"  one evaluation             {usd(e.eval_usd)}  ({e.eval_calls} calls)")
+    if e.rate_per_s is not None:
+        print(f"  per month at {e.rate_per_s * 86400:,.0f} requests/day  {usd(e.monthly_usd)}  (30.44 days)")
+    return 0
+
+def cmd_ci(args: argparse.Namespace, settings: Settings) -> int:
+    "Run the gate: lint, cost estimate, the eval runbook and the comparison; write the summary; exit 0 or 1."
+    from llmops_wb.gate import run_ci, summary_markdown
+    outcome = run_ci(settings, args.prompt, args.base, args.baseline, args.model, args.repeats, args.limit,
+                     args.runbook)
+    markdown = summary_markdown(outcome, args.base)
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(markdown + "\n", encoding="utf-8")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f: f.write(markdown + "\n")
+    print(markdown)
+    print(f"\nsummary written to {args.summary}", file=sys.stderr)
+    return 0 if outcome.verdict == "pass" else 1
 
 # %% ../nbs/api/17_cli.ipynb #d605d339
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,11 +249,11 @@ def port_number(text: str) -> int:
     if not 1 <= value <= 65535: raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return value
 
-# %% ../nbs/api/17_cli.ipynb #cbe828b7
+# %% ../nbs/api/17_cli.ipynb #904bb040
 def add_eval_command(commands) -> None:
     "Add `eval` to `commands`."
     ev = commands.add_parser("eval", help="evaluate prompt versions on a dataset and track the runs in MLflow")
-    ev.add_argument("--prompt", action="append", required=True, metavar="TASK@VERSION",
+    ev.add_argument("--prompt", action="append", metavar="TASK@VERSION",
                     help="a prompt version; repeat to evaluate and compare several")
     ev.add_argument("--dataset", type=Path, help="a JSONL dataset (default: datasets/<task>.jsonl)")
     ev.add_argument("--model", help="local, local:PATH.gguf, openai:MODEL or fake (default: settings.ini [model])")
@@ -189,12 +263,52 @@ def add_eval_command(commands) -> None:
     ev.add_argument("--max-tokens", help="output tokens per call")
     ev.add_argument("--temperature", help="sampling temperature (repeats differ only above 0)")
     ev.add_argument("--limit", type=positive_int, metavar="N", help="only the first N cases of the dataset")
+    ev.add_argument("--metrics", help="offline (from the embedding model) or judge (a model grades each output)")
+    ev.add_argument("--judge-model", help="the judge for --metrics judge, e.g. openai:gpt-4o-mini")
+    ev.add_argument("--no-cache", action="store_true", help="call the model even for answers in the response cache")
     ev.add_argument("--no-track", action="store_true", help="do not record the runs in MLflow")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--fake-embedder", action="store_true", help=argparse.SUPPRESS)
     ev.set_defaults(func=cmd_eval)
+    sub = ev.add_subparsers(dest="eval_command", metavar="[compare]")
+    compare = sub.add_parser("compare", help="compare two recorded runs case by case")
+    compare.add_argument("runs", nargs=2, metavar="RUN", help="a run id (or its first 8 characters) or task@vX.Y.Z")
+    compare.add_argument("--model", help="for a task@vX.Y.Z, the newest run on this model")
+    compare.add_argument("--tolerance", help="the drop that matters (default: settings.ini [gate] tolerance)")
+    compare.add_argument("--no-log", action="store_true", help="do not record the comparison in the second run")
+    compare.set_defaults(func=cmd_eval_compare)
 
-# %% ../nbs/api/17_cli.ipynb #ada1ba1b
+# %% ../nbs/api/17_cli.ipynb #8c08924e
+def add_gate_commands(commands) -> None:
+    "Add `lint`, `cost estimate` and `ci` to `commands`."
+    lint = commands.add_parser("lint", help="check prompt files, settings and datasets before any model call")
+    lint.add_argument("--task", action="append", help="only this task (repeatable)")
+    lint.add_argument("--model", help="check the context window of this model (default: settings.ini [model])")
+    lint.add_argument("--base", default="HEAD", help="git revision of the released versions (default: HEAD)")
+    lint.set_defaults(func=cmd_lint)
+    cost = commands.add_parser("cost", help="cost estimates")
+    cost_commands = cost.add_subparsers(dest="cost_command", required=True, metavar="COMMAND")
+    est = cost_commands.add_parser("estimate", help="the cost of a prompt version per request, eval and month")
+    est.add_argument("--prompt", required=True, metavar="TASK@VERSION")
+    est.add_argument("--model", help="local, openai:MODEL or fake (default: settings.ini [model])")
+    est.add_argument("--dataset", type=Path, help="a JSONL dataset (default: datasets/<task>.jsonl)")
+    est.add_argument("--repeats", help="samples per case in the evaluation")
+    est.add_argument("--rate", type=request_rate, help="request rate for a monthly projection: 5/s, 300/min, 20000/day")
+    est.set_defaults(func=cmd_cost_estimate)
+    ci = commands.add_parser("ci", help="the CI gate: lint, cost estimate, eval runbook, comparison with production")
+    ci.add_argument("--prompt", action="append", metavar="TASK@VERSION",
+                    help="a version to check (default: every prompt file changed since --base)")
+    ci.add_argument("--base", default="HEAD", help="the git revision the change goes into (CI: origin/main)")
+    ci.add_argument("--baseline", help="production (default), task@vX.Y.Z, a run id, or none")
+    ci.add_argument("--model", help="local, openai:MODEL or fake (default: settings.ini [model])")
+    ci.add_argument("--repeats", type=positive_int, help="samples per case")
+    ci.add_argument("--limit", type=positive_int, metavar="N", help="only the first N cases of each dataset")
+    ci.add_argument("--runbook", type=Path, help="the eval runbook (default: nbs/runbooks/eval_report.ipynb)")
+    ci.add_argument("--summary", type=Path, default=Path(".llmops_wb/ci-summary.md"),
+                    help="where to write the markdown summary (default: .llmops_wb/ci-summary.md)")
+    ci.set_defaults(func=cmd_ci)
+
+# %% ../nbs/api/17_cli.ipynb #bc9ebacb
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `llmops-wb`."
     parser = argparse.ArgumentParser(prog="llmops-wb",
@@ -206,16 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_prompts_commands(commands)
     add_eval_command(commands)
+    add_gate_commands(commands)
     ui = commands.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=port_number, default=5000)
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #bcb8a95a
+# %% ../nbs/api/17_cli.ipynb #3e97e780
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
                  "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens",
-                 "temperature": "model.temperature"}
+                 "temperature": "model.temperature", "metrics": "metrics.mode", "judge_model": "metrics.judge_model",
+                 "tolerance": "gate.tolerance"}
 
 def _interrupt(signum, frame): raise KeyboardInterrupt
 

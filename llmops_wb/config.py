@@ -50,7 +50,7 @@ def text(value: str) -> str:
     if not value.strip(): raise ValueError("expected a non-empty value")
     return value.strip()
 
-# %% ../nbs/api/01_config.ipynb #0e764b9d
+# %% ../nbs/api/01_config.ipynb #6617deb8
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -58,8 +58,20 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
               "timeout_s": (bounded(float, 0.1, 3600), "120"), "max_retries": (bounded(int, 0, 10), "2")},
     "local": {"n_ctx": (bounded(int, 256, 32768), "2048"), "n_threads": (bounded(int, 0, 256), "0")},
     "openai": {"model": (text, "gpt-4o-mini")},
-    "evaluate": {"threshold": (bounded(float, -1, 1), "0.75"), "concurrency": (bounded(int, 1, 256), "4"),
-                 "repeats": (bounded(int, 1, 100), "1")},
+    "evaluate": {"threshold": (bounded(float, -1, 1), "0.89"), "concurrency": (bounded(int, 1, 256), "4"),
+                 "repeats": (bounded(int, 1, 100), "1"), "deadline_s": (bounded(float, 0.1, 86400), "600"),
+                 "cache": (parse_bool, "true"), "cache_dir": (text, ".llmops_wb/cache"),
+                 "confidence": (bounded(float, 0.5, 0.999), "0.95"), "resamples": (bounded(int, 100, 100000), "2000")},
+    "metrics": {"mode": (one_of("offline", "judge"), "offline"), "judge_model": (text, "openai:gpt-4o-mini"),
+                "relevance_rubric": (text, "judge_relevance@v1.0.0"),
+                "coherence_rubric": (text, "judge_coherence@v1.0.0"),
+                "hallucination_rubric": (text, "judge_hallucination@v1.0.0"),
+                "relevance_threshold": (bounded(float, -1, 1), "0.58"),
+                "coherence_threshold": (bounded(float, 0, 1), "0.98"),
+                "hallucination_threshold": (bounded(float, 0, 1), "0.27")},
+    "gate": {"metric": (one_of("pass_rate", "similarity_mean", "relevance_mean", "coherence_mean",
+                               "hallucination_rate"), "pass_rate"),
+             "tolerance": (bounded(float, 0, 1), "0.05"), "baseline": (text, "production")},
     "tracking": {"uri": (text, "sqlite:///mlflow.db"), "artifacts": (text, "mlartifacts"),
                  "enabled": (parse_bool, "true")},
 }

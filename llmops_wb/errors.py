@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 'VersionRefError', 'PromptNotFoundError',
            'PromptFileError', 'MissingVariableError', 'DatasetError', 'ProviderError', 'ProviderTimeoutError',
-           'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError']
+           'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError', 'RunNotFoundError']
 
-# %% ../nbs/api/00_errors.ipynb #f9953a89
+# %% ../nbs/api/00_errors.ipynb #1ea6d6b4
 # The workbench's exceptions:
 #
 #     WorkbenchError              anything the workbench raises on purpose
@@ -25,6 +25,7 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
 #     │   ├── ProviderServerError     HTTP 5xx or a connection that failed
 #     │   └── InvalidRequestError     HTTP 4xx other than 429: the request itself is wrong
 #     └── TrackingError           the MLflow store                                               (exit 1)
+#         └── RunNotFoundError    a run named by id or ref that the store does not hold           (exit 2)
 
 # %% ../nbs/api/00_errors.ipynb #3b58591e
 class WorkbenchError(Exception):
@@ -67,7 +68,7 @@ class DatasetError(WorkbenchError):
     "A dataset file or line that is wrong; `path` and `line` say where."
     exit_code = 2
 
-# %% ../nbs/api/00_errors.ipynb #ffdf4c58
+# %% ../nbs/api/00_errors.ipynb #1420bc71
 class ProviderError(WorkbenchError):
     "A model call that failed; `retryable` says whether another attempt can help."
     retryable = True
@@ -87,3 +88,6 @@ class InvalidRequestError(ProviderError):
 
 class TrackingError(WorkbenchError):
     "The MLflow tracking store could not be read or written."
+class RunNotFoundError(TrackingError):
+    "A run named by id, id prefix or prompt ref that the store does not hold."
+    exit_code = 2

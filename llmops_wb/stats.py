@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['ScoreSummary', 'summarize_scores', 'percentile']
+__all__ = ['ScoreSummary', 'summarize_scores', 'percentile', 'CaseStats', 'case_stats', 'Estimate', 'bootstrap_ratio',
+           'run_estimates', 'Comparison', 'verdict', 'compare_paired', 'simulate_gate']
 
 # %% ../nbs/api/07_stats.ipynb #126858c4
 @dataclass(frozen=True)
@@ -43,3 +44,128 @@ def percentile(values: Sequence[float], q: float) -> float:
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     return float(np.percentile(values, q)) if len(values) else math.nan
+
+# %% ../nbs/api/07_stats.ipynb #8e64f787
+@dataclass(frozen=True)
+class CaseStats:
+    "The samples of one case, folded: how many, how many measured and passed, and the case's mean score."
+    case_id: str
+    samples: int
+    measured: int
+    passes: int
+    score_mean: float
+
+    @property
+    def pass_prob(self) -> float: return self.passes / self.samples
+
+    @property
+    def flaky(self) -> bool: return 0 < self.passes < self.measured
+
+def case_stats(case_ids: Sequence[str], scores: Sequence[float], threshold: float) -> list[CaseStats]:
+    "Fold per-sample `scores` (NaN: unmeasured) by case, in the order cases first appear."
+    rows: dict[str, list[float]] = {}
+    for case_id, score in zip(case_ids, scores, strict=True): rows.setdefault(case_id, []).append(float(score))
+    out = []
+    for case_id, values in rows.items():
+        v = np.asarray(values)
+        measured = v[~np.isnan(v)]
+        out.append(CaseStats(case_id, len(v), len(measured), int((measured >= threshold).sum()),
+                             float(measured.mean()) if len(measured) else math.nan))
+    return out
+
+# %% ../nbs/api/07_stats.ipynb #fb1f3ced
+@dataclass(frozen=True)
+class Estimate:
+    "A figure with its bootstrap interval, over `cases` cases."
+    value: float
+    low: float
+    high: float
+    cases: int
+    confidence: float = 0.95
+
+    def __str__(self) -> str: return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+def bootstrap_ratio(sums: Sequence[float], counts: Sequence[float], confidence: float = 0.95,
+                    resamples: int = 2000, seed: int = 0) -> Estimate:
+    "Σ`sums` / Σ`counts` over cases, with a percentile interval from `resamples` case resamples."
+    sums, counts = np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
+    n, total = len(sums), counts.sum()
+    if n == 0 or total == 0: return Estimate(math.nan, math.nan, math.nan, n, confidence)
+    picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    with np.errstate(invalid="ignore", divide="ignore"): boots = sums[picks].sum(1) / counts[picks].sum(1)
+    low, high = np.nanquantile(boots, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return Estimate(float(sums.sum() / total), float(low), float(high), n, confidence)
+
+# %% ../nbs/api/07_stats.ipynb #8eb29c9c
+def run_estimates(case_ids: Sequence[str], passed: Sequence[bool], metrics: dict[str, Sequence[float]],
+                  confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict[str, Estimate]:
+    "`pass_rate` and the mean of each of `metrics` (per sample, NaN unmeasured), with bootstrap intervals by case."
+    where = {c: i for i, c in enumerate(dict.fromkeys(case_ids))}
+    index = np.array([where[c] for c in case_ids], dtype=int)
+    def per_case(values): return np.bincount(index, weights=np.asarray(values, dtype=float), minlength=len(where))
+    out = {"pass_rate": bootstrap_ratio(per_case(passed), per_case(np.ones(len(index))), confidence, resamples, seed)}
+    for name, values in metrics.items():
+        v = np.asarray(values, dtype=float)
+        out[name] = bootstrap_ratio(per_case(np.nan_to_num(v)), per_case(~np.isnan(v)), confidence, resamples, seed)
+    return out
+
+# %% ../nbs/api/07_stats.ipynb #3364e6e1
+@dataclass(frozen=True)
+class Comparison:
+    "The paired difference candidate − baseline of one metric, its interval and p-value, and the verdict."
+    metric: str
+    baseline: float
+    candidate: float
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    cases: int
+    unpaired: int
+    verdict: str
+
+# %% ../nbs/api/07_stats.ipynb #19d95e90
+def verdict(diff: float, low: float, high: float, tolerance: float, higher_is_better: bool = True) -> str:
+    "`regressed`, `improved`, `unchanged` or `unmeasured` for a difference `diff` with interval [`low`, `high`]."
+    if math.isnan(diff): return "unmeasured"
+    if not higher_is_better: diff, low, high = -diff, -high, -low
+    if high < 0 and diff < -tolerance: return "regressed"
+    if low > 0 and diff > tolerance: return "improved"
+    return "unchanged"
+
+# %% ../nbs/api/07_stats.ipynb #80f68f86
+def compare_paired(baseline: dict[str, float], candidate: dict[str, float], metric: str = "pass_rate",
+                   tolerance: float = 0.05, higher_is_better: bool = True, confidence: float = 0.95,
+                   resamples: int = 2000, seed: int = 0) -> Comparison:
+    "Compare per-case figures `candidate` with `baseline` (case id → value, NaN unmeasured) on their shared cases."
+    ids = [c for c in baseline if c in candidate and not math.isnan(baseline[c]) and not math.isnan(candidate[c])]
+    unpaired = len(set(baseline) | set(candidate)) - len(ids)
+    if not ids: return Comparison(metric, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, unpaired,
+                                  "unmeasured")
+    b, c = np.array([baseline[i] for i in ids]), np.array([candidate[i] for i in ids])
+    d = c - b
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(1)
+    low, high = np.quantile(boots, [(1 - confidence) / 2, (1 + confidence) / 2])
+    flips = rng.choice([-1.0, 1.0], size=(resamples, len(d)))
+    p = float((np.abs((flips * d).mean(1)) >= abs(d.mean()) - 1e-12).mean())
+    diff, low, high = float(d.mean()), float(low), float(high)
+    return Comparison(metric, float(b.mean()), float(c.mean()), diff, low, high, p, len(ids), unpaired,
+                      verdict(diff, low, high, tolerance, higher_is_better))
+
+# %% ../nbs/api/07_stats.ipynb #bc3ab029
+def simulate_gate(cases: int = 44, samples: int = 1, drop: float = 0.0, runs: int = 500, tolerance: float = 0.05,
+                  seed: int = 0, resamples: int = 1000) -> float:
+    "Share of `runs` simulated comparisons the rule calls `regressed`, when the true pass rate drops by `drop`."
+    rng = np.random.default_rng(seed)
+    alarms = 0
+    for run in range(runs):
+        p = rng.beta(0.5, 0.5, cases)
+        worse = p * max(0.0, 1 - drop / p.mean())
+        base = rng.binomial(samples, p) / samples
+        cand = rng.binomial(samples, worse) / samples
+        ids = [str(i) for i in range(cases)]
+        c = compare_paired(dict(zip(ids, base)), dict(zip(ids, cand)), tolerance=tolerance, resamples=resamples,
+                           seed=run)
+        alarms += c.verdict == "regressed"
+    return alarms / runs
