@@ -7,6 +7,7 @@ The model name picks the behaviour, so one server serves every fault at once:
     status-<code>       answer HTTP <code> with an OpenAI-shaped error body (400, 429, 503, ...)
     busy-<n>-<s>        answer 429 with Retry-After: <s> to the first <n> requests of this name, then answer
     down-<n>            answer 503 to the first <n> requests of this name, then answer
+    judge-<n>           answer as a judge would: {"score": <n>, "reason": "stub"}
     cached-<n>          answer, reporting <n> of the prompt tokens as cached
     nousage             answer without a usage object
     malformed           answer HTTP 200 with a body that has no choices
@@ -74,6 +75,7 @@ class StubHandler(BaseHTTPRequestHandler):
         if model == "malformed": return self._send(200, {"error": {"message": "stub malformed"}})
         time.sleep(float(model.split("-")[1]) if model.startswith("sleep-") else self.delay_s)
         prompt = body["messages"][-1]["content"]
+        if model.startswith("judge-"): prompt = json.dumps({"score": int(model.split("-")[1]), "reason": "stub"})
         words = max(prompt.split("\n\n"), key=len).split()
         out = words[: int(body.get("max_tokens") or 256)]
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(out),

@@ -3,10 +3,11 @@ no retry on a 4xx, a deadline that ends a stalled call, and a response cache tha
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
-from conftest import base_url
+from conftest import REPO, base_url
 
 from llmops_wb.config import load_settings
 from llmops_wb.evaluate import evaluate
@@ -18,11 +19,13 @@ def echo_project(tmp_path, stub, monkeypatch):
     "A project with one task of four cases, priced for the stub's model names, pointed at the stub."
     (tmp_path / "prompts/echo").mkdir(parents=True)
     (tmp_path / "prompts/echo/v1.0.0.txt").write_text("# v1.0.0\nRepeat this.\n\n{text}\n")
+    for rubric in ("judge_relevance", "judge_coherence", "judge_hallucination"):
+        shutil.copytree(REPO / "prompts" / rubric, tmp_path / "prompts" / rubric)
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets/echo.jsonl").write_text("".join(
         json.dumps({"id": f"c{i}", "input": {"text": f"case {i} says hello"}, "expected": f"case {i} says hello"})
         + "\n" for i in range(4)))
-    names = ["busy-2-1", "down-2", "status-400", "status-503", "sleep-5", "acme-4o"]
+    names = ["busy-2-1", "down-2", "status-400", "status-503", "sleep-5", "acme-4o", "judge-4"]
     (tmp_path / "settings.ini").write_text("[evaluate]\nconcurrency = 4\n[model]\nmax_retries = 2\n[prices]\n"
                                            + "".join(f"{n} = 1.0, 2.0\n" for n in names))
     monkeypatch.setenv("OPENAI_BASE_URL", base_url(stub))
@@ -74,3 +77,11 @@ def test_a_rerun_of_an_unchanged_evaluation_calls_no_model(echo_project, stub):
     assert first.summary["tokens_in"] == second.summary["tokens_in"]
     third = run(echo_project, "acme-4o", **{"evaluate.repeats": 2, "model.max_tokens": 3})  # new parameters
     assert third.summary["cached"] == 0 and stub.RequestHandlerClass.counts["acme-4o"] == 16
+
+
+def test_judge_mode_scores_with_any_openai_compatible_model(echo_project, stub):
+    result = run(echo_project, "acme-4o", **{"metrics.mode": "judge", "metrics.judge_model": "openai:judge-4"})
+    assert stub.RequestHandlerClass.counts["judge-4"] == 4 * 3  # three rubrics per output
+    assert {(r.relevance, r.coherence, r.hallucination) for r in result.records} == {(0.75, 0.75, 0.75)}
+    assert result.params["metrics"] == "judge" and result.params["relevance_rubric"] == "judge_relevance@v1.0.0"
+    assert result.summary["hallucination_rate"] == 1.0  # 0.75 is above the 0.27 threshold: every output flagged
