@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/llmops-wb eval $(DEMO_PROMPTS)
+	$(BIN)/llmops-wb eval compare summarize@v1.0.0 summarize@v1.1.0
+	$(BIN)/llmops-wb eval compare explain@v1.0.0 explain@v1.1.0
 
 test: setup
 	$(BIN)/ruff check nbs tests bench

@@ -96,11 +96,12 @@ def store_errors(uri: str):
                             hint="another process holds the store; try again when it is done" if locked
                             else "check that the store and its artifact folder can be written") from None
 
-# %% ../nbs/api/09_tracking.ipynb #939666b7
+# %% ../nbs/api/09_tracking.ipynb #63ef959e
 def mlflow_client(settings: Settings):
     "An MLflow client on the store of `settings`, opened (created if new), with MLflow's telemetry off."
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar per file read back
     from mlflow import MlflowClient
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     uri = tracking_uri(settings)
