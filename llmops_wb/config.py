@@ -50,7 +50,7 @@ def text(value: str) -> str:
     if not value.strip(): raise ValueError("expected a non-empty value")
     return value.strip()
 
-# %% ../nbs/api/01_config.ipynb #6617deb8
+# %% ../nbs/api/01_config.ipynb #93dfe3cc
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -71,7 +71,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                 "hallucination_threshold": (bounded(float, 0, 1), "0.27")},
     "gate": {"metric": (one_of("pass_rate", "similarity_mean", "relevance_mean", "coherence_mean",
                                "hallucination_rate"), "pass_rate"),
-             "tolerance": (bounded(float, 0, 1), "0.05"), "baseline": (text, "production")},
+             "tolerance": (bounded(float, 0, 1), "0.05"), "baseline": (text, "production"),
+             "max_errored": (bounded(float, 0, 1), "0")},
     "tracking": {"uri": (text, "sqlite:///mlflow.db"), "artifacts": (text, "mlartifacts"),
                  "enabled": (parse_bool, "true")},
 }

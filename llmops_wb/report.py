@@ -30,7 +30,7 @@ def per_case(table, metric: str, hallucination_threshold: float = 0.5) -> dict[s
     else: values = table[metric.removesuffix("_mean")].astype(float)
     return {str(k): float(v) for k, v in values.groupby(table["case_id"], sort=False).mean().items()}
 
-# %% ../nbs/api/08a_report.ipynb #3fdd5cc3
+# %% ../nbs/api/08a_report.ipynb #e6247067
 COLUMNS = {"pass_rate": "passed", "hallucination_rate": "hallucination"}  # metric -> the per-sample column it reads
 
 def compare_tables(baseline, candidate, tolerance: float = 0.05, hallucination_threshold: float = 0.5,
@@ -45,9 +45,11 @@ def compare_tables(baseline, candidate, tolerance: float = 0.05, hallucination_t
                                   confidence, resamples))
     return out
 
-def gate_verdict(comparisons: Sequence[Comparison], metric: str = "pass_rate") -> str:
-    "`pass` unless the gate's `metric` regressed or could not be measured."
+def gate_verdict(comparisons: Sequence[Comparison], metric: str = "pass_rate", errored_share: float = 0.0,
+                 max_errored: float = 0.0) -> str:
+    "`pass` unless the gate's `metric` regressed or could not be measured, or too many samples errored."
     by_metric = {c.metric: c for c in comparisons}
+    if errored_share > max_errored: return "fail"
     if metric not in by_metric or by_metric[metric].verdict == "unmeasured": return "fail"
     return "fail" if by_metric[metric].verdict == "regressed" else "pass"
 

@@ -264,7 +264,7 @@ def ui_command(settings: Settings, port: int = 5000) -> str:
     "The shell command that opens the MLflow UI on the store of `settings`."
     return f"llmops-wb ui --port {port}   (or: mlflow ui --backend-store-uri {tracking_uri(settings)} --port {port})"
 
-# %% ../nbs/api/09_tracking.ipynb #84fcaab0
+# %% ../nbs/api/09_tracking.ipynb #3f390e88
 @dataclass
 class StoredRun:
     "A finished evaluation run read back from MLflow: its ids, parameters, metrics and per-sample table."
@@ -293,8 +293,10 @@ def find_run(client, spec: str, model: str | None = None):
         raise RunNotFoundError(f"{spec!r} is neither a run id nor a prompt ref",
                                hint="name a run by its id (or its first 8 characters) or as task@vX.Y.Z")
     if len(spec) == 32:
-        try: return client.get_run(spec)
+        try: run = client.get_run(spec)
         except MlflowException: raise RunNotFoundError(f"no run {spec} in the store") from None
+        if run.info.lifecycle_stage == "deleted": raise RunNotFoundError(f"run {spec} is deleted")
+        return run
     experiments = [e.experiment_id for e in client.search_experiments()]
     matches = [r for r in client.search_runs(experiments, max_results=50000) if r.info.run_id.startswith(spec)]
     if len(matches) != 1:
@@ -311,18 +313,32 @@ def load_run(client, spec: str, model: str | None = None) -> StoredRun:
         except Exception as e:
             raise RunNotFoundError(f"run {run.info.run_id} has no per-case table (cases.json): {e}",
                                    hint="compare runs recorded by llmops-wb eval") from None
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+            table = pd.DataFrame(data["data"], columns=data["columns"])
+            table["case_id"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunNotFoundError(f"run {run.info.run_id}: its cases.json cannot be read ({type(e).__name__})",
+                                   hint="compare runs recorded by llmops-wb eval") from None
     return StoredRun(run.info.run_id, run.data.tags.get("llmops_wb.prompt_ref", run.info.run_name or ""),
-                     run.data.params.get("model", ""), dict(run.data.params), dict(run.data.metrics),
-                     pd.DataFrame(data["data"], columns=data["columns"]))
+                     run.data.params.get("model", ""), dict(run.data.params), dict(run.data.metrics), table)
 
-# %% ../nbs/api/09_tracking.ipynb #a5ea6d35
+# %% ../nbs/api/09_tracking.ipynb #28f1268b
 def compare_runs(baseline: StoredRun, candidate: StoredRun, tolerance: float = 0.05, gate_metric: str = "pass_rate",
-                 confidence: float = 0.95) -> tuple[list[Comparison], str]:
-    "The paired comparison of two stored runs, and the gate's verdict on it."
+                 confidence: float = 0.95, max_errored: float = 0.0) -> tuple[list[Comparison], str]:
+    "The paired comparison of two stored runs of one task, and the gate's verdict on it."
+    tasks = baseline.params.get("task"), candidate.params.get("task")
+    if tasks[0] != tasks[1]:
+        raise RunNotFoundError(f"the runs are of different tasks ({tasks[0]} and {tasks[1]}): nothing to pair",
+                               hint="compare two versions of one task")
+    shared = set(baseline.table["case_id"]) & set(candidate.table["case_id"])
+    if not shared:
+        raise RunNotFoundError(f"runs {baseline.run_id[:8]} and {candidate.run_id[:8]} share no case",
+                               hint="compare runs on the same dataset")
     threshold = float(candidate.params.get("hallucination_threshold", 0.5))
     comparisons = compare_tables(baseline.table, candidate.table, tolerance, threshold, confidence)
-    return comparisons, gate_verdict(comparisons, gate_metric)
+    errored = candidate.metrics.get("errored", 0.0) / max(candidate.metrics.get("samples", 1.0), 1.0)
+    return comparisons, gate_verdict(comparisons, gate_metric, errored, max_errored)
 
 def log_comparison(client, baseline: StoredRun, candidate: StoredRun, comparisons: list[Comparison],
                    verdict: str) -> None:

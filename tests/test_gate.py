@@ -79,7 +79,7 @@ def test_ci_passes_an_unchanged_version_and_fails_a_regression(checkout, cli):
     bad = cli("ci", "--base", "HEAD", "--model", "fake", "--baseline", "summarize@v1.1.0", "--limit", "12")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "llmops-wb gate: **FAIL**" in bad.stdout
-    assert "summarize@v1.2.0: regressed against summarize@v1.1.0" in bad.stdout
+    assert "summarize@v1.2.0: pass_rate regressed against summarize@v1.1.0" in bad.stdout
     assert "Traceback" not in bad.stderr
 
 
@@ -103,3 +103,22 @@ def test_ci_refuses_before_any_model_call(checkout, cli):
 def test_a_runbook_parameter_it_does_not_declare_is_refused(tmp_path):
     with pytest.raises(RunbookError, match="parameter threshold is not assigned in the parameters cell"):
         execute_runbook(REPO / "nbs/runbooks/eval_report.ipynb", {"threshold": 0.5}, tmp_path / "out.ipynb")
+
+
+def test_a_candidate_whose_calls_all_fail_never_passes(checkout, cli):
+    "Every call fails (nothing listens): the gate fails, even with no baseline to compare with."
+    settings = checkout / "settings.ini"
+    settings.write_text(settings.read_text().replace("[prices]\n", "[prices]\nacme-down = 1, 1\n"))
+    done = cli("ci", "--prompt", "summarize@v1.1.0", "--model", "openai:acme-down", "--limit", "3", "--baseline",
+               "none", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "LLMOPS_WB_MODEL_MAX_RETRIES": "0"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "100% of the samples errored or could not be scored" in done.stdout
+
+
+def test_a_bad_baseline_is_refused_before_any_model_call(checkout, cli):
+    for baseline, message in [("summarize@v7.0.0", "unknown version summarize@v7.0.0"),
+                              ("deadbeefdeadbeef", "no runs whose id starts with deadbeefdeadbeef"),
+                              ("explain@v1.0.0", "is a version of another task")]:
+        done = cli("ci", "--prompt", "summarize@v1.1.0", "--model", "fake", "--baseline", baseline)
+        assert (done.returncode, message in done.stderr) == (2, True), done.stderr
+    assert not (checkout / "mlartifacts").exists()
