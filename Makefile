@@ -29,11 +29,12 @@ test: setup
 	$(BIN)/nbdev-test --n-workers 2 --flags model --skip-folder-re '^(tutorials|runbooks)$$'
 	@# the tutorial records its runs in the project's store; under test they go to a throwaway one
 	store=$$(mktemp -d) && LLMOPS_WB_TRACKING_URI=sqlite:///$$store/mlflow.db \
-	  LLMOPS_WB_TRACKING_ARTIFACTS=$$store/mlartifacts $(BIN)/nbdev-test --flags model nbs/tutorials
+	  LLMOPS_WB_TRACKING_ARTIFACTS=$$store/mlartifacts LLMOPS_WB_EVALUATE_CACHE_DIR=$$store/cache \
+	  $(BIN)/nbdev-test --flags model nbs/tutorials
 	$(BIN)/pytest -q
 
 lab: setup
-	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 nbs/
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) nbs/
 
 ui: setup
 	$(BIN)/llmops-wb ui

@@ -159,6 +159,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'llmops_wb.lint._provides': ('api/lint.html#_provides', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint._relative': ('api/lint.html#_relative', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint._vocab': ('api/lint.html#_vocab', 'llmops_wb/lint.py'),
+                                'llmops_wb.lint.check_base': ('api/lint.html#check_base', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint.check_braces': ('api/lint.html#check_braces', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint.check_context': ('api/lint.html#check_context', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint.check_latest': ('api/lint.html#check_latest', 'llmops_wb/lint.py'),

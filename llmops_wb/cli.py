@@ -105,7 +105,7 @@ def summary_row(result, run_id: str | None) -> dict[str, Any]:
             "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"], "cost_usd": f"{s['cost_usd']:.6f}",
             "p50_s": s["latency_p50_s"], "p95_s": s["latency_p95_s"], "run": run_id[:8] if run_id else "-"}
 
-# %% ../nbs/api/17_cli.ipynb #f7a7ef82
+# %% ../nbs/api/17_cli.ipynb #96a523d7
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     "Evaluate each `--prompt` on its dataset, track each run in MLflow, and compare them."
     from llmops_wb.evaluate import run_plan, run_sync
@@ -128,7 +128,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         else: result, run_id = run_sync(run_plan(plan, progress=not args.quiet)), None
         rows.append(summary_row(result, run_id))
         for record in result.records:
-            if record.status == "error": print(f"  error: case {record.case_id!r}: {record.error}", file=sys.stderr)
+            if record.status == "error":
+                tries = f" ({record.attempts} attempt{'s' * (record.attempts != 1)})" if record.attempts else ""
+                print(f"  error: case {record.case_id!r}: {record.error}{tries}", file=sys.stderr)
+        if result.summary.get("judge_errored"):
+            print(f"  note: {result.summary['judge_errored']} judge verdicts failed or could not be read; those "
+                  "outputs are unmeasured for that metric", file=sys.stderr)
 
     print(format_table(rows, SUMMARY_COLUMNS))
     if track: print(f"\nrecorded in MLflow; open the UI with:\n  {ui_command(settings)}")
@@ -154,7 +159,7 @@ def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_log: log_comparison(client, base, cand, comparisons, verdict)
     return 0 if verdict == "pass" else 1
 
-# %% ../nbs/api/17_cli.ipynb #8308ccef
+# %% ../nbs/api/17_cli.ipynb #c4349e90
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     "Lint the prompts, settings and datasets; exit 1 when there is an error."
     from llmops_wb.lint import lint_project
@@ -162,18 +167,18 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     findings = lint_project(settings, tasks, model=settings["model.default"], base=args.base)
     for f in findings: print(f)
     errors = sum(f.severity == "error" for f in findings)
-    print(f"{errors} error{'s' * (errors != 1)}, {len(findings) - errors} warning{'s' * (len(findings) - errors != 1)}",
-          file=sys.stderr)
+    warnings = len(findings) - errors
+    print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}", file=sys.stderr)
     return 1 if errors else 0
 
 RATE_UNITS = {"s": 1, "min": 60, "h": 3600, "day": 86400}
 
 def request_rate(text: str) -> float:
-    "An argparse type: a request rate like 5/s, 300/min, 1000/h or 20000/day, in requests per second."
+    "An argparse type: a request rate like 5/s, 300/min, 1000/h or 20000/day (at most 1e6/s), in requests per second."
     number, _, unit = text.partition("/")
     try: value = float(number)
     except ValueError: value = -1
-    if unit not in RATE_UNITS or not value >= 0 or value == float("inf"):
+    if unit not in RATE_UNITS or not 0 <= value / RATE_UNITS.get(unit, 1) <= 1e6:
         raise argparse.ArgumentTypeError(f"{text!r} is not a rate like 5/s, 300/min, 1000/h or 20000/day")
     return value / RATE_UNITS[unit]
 
@@ -183,26 +188,32 @@ def cmd_cost_estimate(args: argparse.Namespace, settings: Settings) -> int:
     e = estimate(settings, str(PromptRef.parse(args.prompt)), dataset=args.dataset, rate_per_s=args.rate)
     usd = lambda x: "unpriced" if x is None else f"${x:.6f}"
     print(f"{args.prompt} on {e.model} (estimates)")
-    print(f"  input tokens per request   {e.input_tokens:.0f}  (mean over the dataset's cases, counted for {e.model})")
+    print(f"  input tokens per request   {e.input_tokens:.0f}  (mean over the dataset's cases; {e.input_source})")
     print(f"  output tokens per request  {e.output_tokens:.0f}  (from {e.output_source})")
     print(f"  per request                {usd(e.per_request_usd)}")
     print(f"  one evaluation             {usd(e.eval_usd)}  ({e.eval_calls} calls)")
     if e.rate_per_s is not None:
-        print(f"  per month at {e.rate_per_s * 86400:,.0f} requests/day  {usd(e.monthly_usd)}  (30.44 days)")
+        print(f"  per month at {e.rate_per_s * 86400:,.0f} requests/day  "
+              f"{'unpriced' if e.monthly_usd is None else f'${e.monthly_usd:,.2f}'}  (30.44 days)")
     return 0
 
 def cmd_ci(args: argparse.Namespace, settings: Settings) -> int:
     "Run the gate: lint, cost estimate, the eval runbook and the comparison; write the summary; exit 0 or 1."
     from llmops_wb.gate import run_ci, summary_markdown
+    summary = args.summary or settings.root / ".llmops_wb/ci-summary.md"
+    if summary.is_dir() or (summary.parent.exists() and not summary.parent.is_dir()):
+        raise ConfigError(f"--summary {summary}: cannot write a file there", hint="give the path of a .md file")
     outcome = run_ci(settings, args.prompt, args.base, args.baseline, args.model, args.repeats, args.limit,
                      args.runbook)
     markdown = summary_markdown(outcome, args.base)
-    args.summary.parent.mkdir(parents=True, exist_ok=True)
-    args.summary.write_text(markdown + "\n", encoding="utf-8")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f: f.write(markdown + "\n")
     print(markdown)
-    print(f"\nsummary written to {args.summary}", file=sys.stderr)
+    github = os.environ.get("GITHUB_STEP_SUMMARY")
+    for path in [summary] + ([Path(github)] if github else []):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a" if path != summary else "w", encoding="utf-8") as f: f.write(markdown + "\n")
+            print(f"\nsummary written to {path}", file=sys.stderr)
+        except OSError as e: print(f"warning: could not write the summary to {path}: {e.strerror}", file=sys.stderr)
     return 0 if outcome.verdict == "pass" else 1
 
 # %% ../nbs/api/17_cli.ipynb #d605d339
@@ -278,7 +289,7 @@ def add_eval_command(commands) -> None:
     compare.add_argument("--no-log", action="store_true", help="do not record the comparison in the second run")
     compare.set_defaults(func=cmd_eval_compare)
 
-# %% ../nbs/api/17_cli.ipynb #8c08924e
+# %% ../nbs/api/17_cli.ipynb #f6b3250d
 def add_gate_commands(commands) -> None:
     "Add `lint`, `cost estimate` and `ci` to `commands`."
     lint = commands.add_parser("lint", help="check prompt files, settings and datasets before any model call")
@@ -304,8 +315,8 @@ def add_gate_commands(commands) -> None:
     ci.add_argument("--repeats", type=positive_int, help="samples per case")
     ci.add_argument("--limit", type=positive_int, metavar="N", help="only the first N cases of each dataset")
     ci.add_argument("--runbook", type=Path, help="the eval runbook (default: nbs/runbooks/eval_report.ipynb)")
-    ci.add_argument("--summary", type=Path, default=Path(".llmops_wb/ci-summary.md"),
-                    help="where to write the markdown summary (default: .llmops_wb/ci-summary.md)")
+    ci.add_argument("--summary", type=Path,
+                    help="where to write the markdown summary (default: .llmops_wb/ci-summary.md in the project)")
     ci.set_defaults(func=cmd_ci)
 
 # %% ../nbs/api/17_cli.ipynb #bc9ebacb

@@ -225,13 +225,14 @@ async def call_all(plan: EvalPlan, progress: bool = True) -> list[CaseRecord]:
         for task in tasks: task.cancel()
     return [task.result() for task in tasks]
 
-# %% ../nbs/api/08_evaluate.ipynb #bf61d847
-async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = True) -> None:
+# %% ../nbs/api/08_evaluate.ipynb #68bf1707
+async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = True) -> dict[str, Any]:
     "Score relevance, coherence and hallucination of every answered record with the plan's judge, in place."
     from tqdm import tqdm
     judge, gate = plan.judge, asyncio.Semaphore(plan.concurrency)
     answered = [(r, case_text(plan.dataset.cases[i // plan.repeats])) for i, r in enumerate(records)
                 if r.status == "ok"]
+    tally = {"judge_calls": 0, "judge_errored": 0, "judge_cost_usd": 0.0}
     async def one(record: CaseRecord, source: str, metric: str) -> None:
         prompt = judge.render(metric, source, record.output, record.expected)
         key = ResponseCache.key(judge.provider.identity or "", prompt, 0, **judge.params)
@@ -239,9 +240,16 @@ async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = 
         if hit is None:
             async with gate:
                 try: hit, _ = await call_with_retries(judge.provider, prompt, plan.retry, **judge.params)
-                except ProviderError: return  # unmeasured: the score stays NaN
+                except ProviderError:
+                    tally["judge_errored"] += 1  # unmeasured: the score stays NaN, and is counted
+                    return
             if plan.cache and judge.provider.identity: plan.cache.put(key, hit)
-        setattr(record, metric, judge.parse(hit.text))
+        tally["judge_calls"] += 1
+        if judge.price is not None and hit.input_tokens is not None and hit.output_tokens is not None:
+            tally["judge_cost_usd"] += call_cost(hit.input_tokens, hit.output_tokens, judge.price).usd
+        score = judge.parse(hit.text)
+        if math.isnan(score): tally["judge_errored"] += 1
+        setattr(record, metric, score)
     jobs = [asyncio.ensure_future(one(r, src, m)) for r, src in answered for m in judge.metrics]
     try:
         with tqdm(total=len(jobs), desc="judge", unit="call", disable=not progress, leave=False) as bar:
@@ -250,6 +258,7 @@ async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = 
                 bar.update()
     finally:
         for job in jobs: job.cancel()
+    return tally
 
 def score_records(records: list[CaseRecord], embedder: Embedder, threshold: float, inputs: list[str],
                   judged: bool = False) -> None:
@@ -320,13 +329,14 @@ def summarize_run(records: list[CaseRecord], invalid: list[InvalidCase], thresho
         "latency_p50_s": percentile([r.latency_s for r in answered], 50),
         "latency_p95_s": percentile([r.latency_s for r in answered], 95)}
 
-# %% ../nbs/api/08_evaluate.ipynb #bfa722c6
+# %% ../nbs/api/08_evaluate.ipynb #b9a747c7
 async def run_plan(plan: EvalPlan, progress: bool = True) -> EvalResult:
     "Run `plan`: call the model for every case and sample, score the outputs, summarise."
     start = perf_counter()
+    judged = {}
     try:
         records = await call_all(plan, progress)
-        if plan.judge: await judge_all(plan, records, progress)
+        if plan.judge: judged = await judge_all(plan, records, progress)
     finally:
         await plan.provider.aclose()
         if plan.judge: await plan.judge.provider.aclose()
@@ -341,8 +351,8 @@ async def run_plan(plan: EvalPlan, progress: bool = True) -> EvalResult:
     return EvalResult(plan.prompt.task, str(plan.prompt.version), plan.prompt.sha256, plan.provider.model,
                       plan.embedder.name, str(plan.dataset.path), plan.dataset.digest, params, records,
                       plan.dataset.invalid, summarize_run(records, plan.dataset.invalid, plan.threshold,
-                                                          plan.metric_thresholds, plan.confidence, plan.resamples),
-                      perf_counter() - start)
+                                                          plan.metric_thresholds, plan.confidence, plan.resamples)
+                      | judged, perf_counter() - start)
 
 # %% ../nbs/api/08_evaluate.ipynb #78ed9b3a
 def run_sync(coro: Coroutine) -> Any:
@@ -351,7 +361,7 @@ def run_sync(coro: Coroutine) -> Any:
     except RuntimeError: return asyncio.run(coro)
     with ThreadPoolExecutor(1) as pool: return pool.submit(asyncio.run, coro).result()
 
-# %% ../nbs/api/08_evaluate.ipynb #02343883
+# %% ../nbs/api/08_evaluate.ipynb #9928bcd5
 def plan_from_settings(ref: PromptRef | str, dataset: Path | str | None = None, model: str | None = None,
                        settings: Settings | None = None, provider: Provider | None = None,
                        embedder: Embedder | None = None, limit: int | None = None, cache: bool | None = None,
@@ -367,6 +377,7 @@ def plan_from_settings(ref: PromptRef | str, dataset: Path | str | None = None, 
     embedder = embedder or MiniLMEmbedder()
     if use_cache: embedder = CachedEmbedder(embedder, cache_dir / "embeddings.sqlite")
     judge = judge_from_settings(settings) if (metrics or settings["metrics.mode"]) == "judge" else None
+    if judge: judge.price = price_for(judge.provider.model, price_table(settings))  # a judge is never free by accident
     return plan_eval(prompt, dataset, provider, embedder, price_table(settings),
                      threshold=settings["evaluate.threshold"], repeats=settings["evaluate.repeats"],
                      concurrency=settings["evaluate.concurrency"], max_tokens=settings["model.max_tokens"],

@@ -3,6 +3,7 @@ no retry on a 4xx, a deadline that ends a stalled call, and a response cache tha
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import REPO, base_url
 
 from llmops_wb.config import load_settings
+from llmops_wb.errors import UnknownModelError
 from llmops_wb.evaluate import evaluate
 from llmops_wb.scoring import HashEmbedder
 
@@ -85,3 +87,14 @@ def test_judge_mode_scores_with_any_openai_compatible_model(echo_project, stub):
     assert {(r.relevance, r.coherence, r.hallucination) for r in result.records} == {(0.75, 0.75, 0.75)}
     assert result.params["metrics"] == "judge" and result.params["relevance_rubric"] == "judge_relevance@v1.0.0"
     assert result.summary["hallucination_rate"] == 1.0  # 0.75 is above the 0.27 threshold: every output flagged
+    assert (result.summary["judge_calls"], result.summary["judge_errored"]) == (12, 0)
+    assert result.summary["judge_cost_usd"] > 0
+
+
+def test_a_judge_that_fails_leaves_outputs_unmeasured_and_counted(echo_project):
+    result = run(echo_project, "acme-4o", **{"metrics.mode": "judge", "metrics.judge_model": "openai:status-503",
+                                             "model.max_retries": 0})
+    assert result.summary["judge_errored"] == 12
+    assert math.isnan(result.summary["coherence_mean"])  # unmeasured, never a default score
+    with pytest.raises(UnknownModelError, match="no price for model 'unpriced'"):
+        run(echo_project, "acme-4o", **{"metrics.mode": "judge", "metrics.judge_model": "openai:unpriced"})

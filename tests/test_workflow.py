@@ -35,3 +35,9 @@ def test_the_summary_is_posted_and_the_job_fails_with_the_gate():
     assert fail["if"] == "steps.gate.outputs.exit_code != '0'" and "exit 1" in fail["run"]
     assert "exit_code=$?" in STEPS["Run the gate"]["run"]
     assert STEPS["actions/checkout@v4"]["with"]["fetch-depth"] == 0
+
+
+def test_unset_repository_variables_fall_back_to_working_values():
+    env = WORKFLOW["jobs"]["gate"]["env"]
+    assert env["LLMOPS_WB_TRACKING_URI"].endswith("|| 'sqlite:///mlflow.db' }}")
+    assert "$LLMOPS_WB_PACKAGE" in STEPS["Set up"]["run"]
