@@ -297,6 +297,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'llmops_wb.stats.case_stats': ('api/stats.html#case_stats', 'llmops_wb/stats.py'),
                                  'llmops_wb.stats.compare_paired': ('api/stats.html#compare_paired', 'llmops_wb/stats.py'),
                                  'llmops_wb.stats.percentile': ('api/stats.html#percentile', 'llmops_wb/stats.py'),
+                                 'llmops_wb.stats.resample_weights': ('api/stats.html#resample_weights', 'llmops_wb/stats.py'),
                                  'llmops_wb.stats.run_estimates': ('api/stats.html#run_estimates', 'llmops_wb/stats.py'),
                                  'llmops_wb.stats.simulate_gate': ('api/stats.html#simulate_gate', 'llmops_wb/stats.py'),
                                  'llmops_wb.stats.summarize_scores': ('api/stats.html#summarize_scores', 'llmops_wb/stats.py'),

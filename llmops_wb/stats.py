@@ -12,8 +12,8 @@ from typing import Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['ScoreSummary', 'summarize_scores', 'percentile', 'CaseStats', 'case_stats', 'Estimate', 'bootstrap_ratio',
-           'run_estimates', 'Comparison', 'verdict', 'compare_paired', 'simulate_gate']
+__all__ = ['ScoreSummary', 'summarize_scores', 'percentile', 'CaseStats', 'case_stats', 'Estimate', 'resample_weights',
+           'bootstrap_ratio', 'run_estimates', 'Comparison', 'verdict', 'compare_paired', 'simulate_gate']
 
 # %% ../nbs/api/07_stats.ipynb #126858c4
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def case_stats(case_ids: Sequence[str], scores: Sequence[float], threshold: floa
                              float(measured.mean()) if len(measured) else math.nan))
     return out
 
-# %% ../nbs/api/07_stats.ipynb #fb1f3ced
+# %% ../nbs/api/07_stats.ipynb #7109458f
 @dataclass(frozen=True)
 class Estimate:
     "A figure with its bootstrap interval, over `cases` cases."
@@ -85,28 +85,37 @@ class Estimate:
 
     def __str__(self) -> str: return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
+def resample_weights(n: int, resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    "How often each of `n` cases is drawn in each of `resamples` resamples with replacement (a resamples × n matrix)."
+    if n == 0: return np.zeros((resamples, 0))
+    picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    picks += np.arange(resamples)[:, None] * n  # row r counts into its own stretch of the bins
+    return np.bincount(picks.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+
 def bootstrap_ratio(sums: Sequence[float], counts: Sequence[float], confidence: float = 0.95,
-                    resamples: int = 2000, seed: int = 0) -> Estimate:
-    "Σ`sums` / Σ`counts` over cases, with a percentile interval from `resamples` case resamples."
+                    resamples: int = 2000, seed: int = 0, weights: np.ndarray | None = None) -> Estimate:
+    "Σ`sums` / Σ`counts` over cases, with a percentile interval from `resamples` case resamples (or `weights`)."
     sums, counts = np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
     n, total = len(sums), counts.sum()
     if n == 0 or total == 0: return Estimate(math.nan, math.nan, math.nan, n, confidence)
-    picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    with np.errstate(invalid="ignore", divide="ignore"): boots = sums[picks].sum(1) / counts[picks].sum(1)
+    weights = resample_weights(n, resamples, seed) if weights is None else weights
+    with np.errstate(invalid="ignore", divide="ignore"): boots = (weights @ sums) / (weights @ counts)
     low, high = np.nanquantile(boots, [(1 - confidence) / 2, (1 + confidence) / 2])
     return Estimate(float(sums.sum() / total), float(low), float(high), n, confidence)
 
-# %% ../nbs/api/07_stats.ipynb #8eb29c9c
+# %% ../nbs/api/07_stats.ipynb #93be97d1
 def run_estimates(case_ids: Sequence[str], passed: Sequence[bool], metrics: dict[str, Sequence[float]],
                   confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict[str, Estimate]:
     "`pass_rate` and the mean of each of `metrics` (per sample, NaN unmeasured), with bootstrap intervals by case."
     where = {c: i for i, c in enumerate(dict.fromkeys(case_ids))}
     index = np.array([where[c] for c in case_ids], dtype=int)
     def per_case(values): return np.bincount(index, weights=np.asarray(values, dtype=float), minlength=len(where))
-    out = {"pass_rate": bootstrap_ratio(per_case(passed), per_case(np.ones(len(index))), confidence, resamples, seed)}
+    weights = resample_weights(len(where), resamples, seed)  # one set of resamples for every figure of the run
+    out = {"pass_rate": bootstrap_ratio(per_case(passed), per_case(np.ones(len(index))), confidence,
+                                        weights=weights)}
     for name, values in metrics.items():
         v = np.asarray(values, dtype=float)
-        out[name] = bootstrap_ratio(per_case(np.nan_to_num(v)), per_case(~np.isnan(v)), confidence, resamples, seed)
+        out[name] = bootstrap_ratio(per_case(np.nan_to_num(v)), per_case(~np.isnan(v)), confidence, weights=weights)
     return out
 
 # %% ../nbs/api/07_stats.ipynb #3364e6e1
