@@ -141,7 +141,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if failed: print(f"error: every call failed for {', '.join(failed)}; see the errors above", file=sys.stderr)
     return 1 if failed else 0
 
-# %% ../nbs/api/17_cli.ipynb #aefeb6ca
+# %% ../nbs/api/17_cli.ipynb #a179911c
 def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     "Compare two recorded runs and print the table; exit 1 when the candidate regressed."
     from llmops_wb.report import comparison_rows, text_table
@@ -154,8 +154,10 @@ def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     print(f"candidate {cand.ref} on {cand.model} (run {cand.run_id[:8]})\n")
     print(text_table(comparison_rows(comparisons)))
     print(f"\ngate ({settings['gate.metric']}, tolerance {settings['gate.tolerance']:g}): {verdict}")
-    if base.params.get("dataset_digest") != cand.params.get("dataset_digest"):
-        print("note: the runs used different datasets; only their shared case ids are paired", file=sys.stderr)
+    differ = [k for k in ("model", "dataset_digest", "repeats", "temperature", "max_tokens", "threshold", "metrics",
+                          "cases") if base.params.get(k) != cand.params.get(k)]
+    if differ: print(f"note: the runs differ in {', '.join(differ)}; only their shared cases are paired, and the "
+                     "difference may come from these as much as from the prompt", file=sys.stderr)
     if not args.no_log: log_comparison(client, base, cand, comparisons, verdict)
     return 0 if verdict == "pass" else 1
 

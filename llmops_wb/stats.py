@@ -133,16 +133,18 @@ class Comparison:
     unpaired: int
     verdict: str
 
-# %% ../nbs/api/07_stats.ipynb #19d95e90
-def verdict(diff: float, low: float, high: float, tolerance: float, higher_is_better: bool = True) -> str:
+# %% ../nbs/api/07_stats.ipynb #00738d33
+def verdict(diff: float, low: float, high: float, tolerance: float, higher_is_better: bool = True,
+            p_value: float = 0.0, alpha: float = 0.05) -> str:
     "`regressed`, `improved`, `unchanged` or `unmeasured` for a difference `diff` with interval [`low`, `high`]."
     if math.isnan(diff): return "unmeasured"
     if not higher_is_better: diff, low, high = -diff, -high, -low
-    if high < 0 and diff < -tolerance: return "regressed"
-    if low > 0 and diff > tolerance: return "improved"
+    real = p_value < alpha  # the interval and the test must agree that there is a difference
+    if high < 0 and diff < -tolerance and real: return "regressed"
+    if low > 0 and diff > tolerance and real: return "improved"
     return "unchanged"
 
-# %% ../nbs/api/07_stats.ipynb #80f68f86
+# %% ../nbs/api/07_stats.ipynb #d02f9536
 def compare_paired(baseline: dict[str, float], candidate: dict[str, float], metric: str = "pass_rate",
                    tolerance: float = 0.05, higher_is_better: bool = True, confidence: float = 0.95,
                    resamples: int = 2000, seed: int = 0) -> Comparison:
@@ -160,7 +162,7 @@ def compare_paired(baseline: dict[str, float], candidate: dict[str, float], metr
     p = float((np.abs((flips * d).mean(1)) >= abs(d.mean()) - 1e-12).mean())
     diff, low, high = float(d.mean()), float(low), float(high)
     return Comparison(metric, float(b.mean()), float(c.mean()), diff, low, high, p, len(ids), unpaired,
-                      verdict(diff, low, high, tolerance, higher_is_better))
+                      verdict(diff, low, high, tolerance, higher_is_better, p, 1 - confidence))
 
 # %% ../nbs/api/07_stats.ipynb #bc3ab029
 def simulate_gate(cases: int = 44, samples: int = 1, drop: float = 0.0, runs: int = 500, tolerance: float = 0.05,
