@@ -76,7 +76,8 @@ def test_ci_passes_an_unchanged_version_and_fails_a_regression(checkout, cli):
     # a version whose answers miss the point: the fake model echoes its long instruction instead of the text
     worse = "# v1.2.0\n" + "Write a limerick about the sea and sailors and salt and waves. " * 60 + "\n\n{text}\n"
     (checkout / "prompts/summarize/v1.2.0.txt").write_text(worse)
-    bad = cli("ci", "--base", "HEAD", "--model", "fake", "--baseline", "summarize@v1.1.0", "--limit", "12")
+    # 20 cases: the baseline passes about 8, all lost; 12 cases (5 lost) is too few for the rule's p < 0.05
+    bad = cli("ci", "--base", "HEAD", "--model", "fake", "--baseline", "summarize@v1.1.0", "--limit", "20")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "llmops-wb gate: **FAIL**" in bad.stdout
     assert "summarize@v1.2.0: pass_rate regressed against summarize@v1.1.0" in bad.stdout
