@@ -20,7 +20,7 @@ from pathlib import Path
 from llmops_wb.config import load_settings
 from llmops_wb.evaluate import plan_from_settings, run_plan, run_sync
 from llmops_wb.scoring import HashEmbedder
-from llmops_wb.tracking import track_eval
+from llmops_wb.tracking import mlflow_client, track_eval
 
 
 def start_stub(delay: float) -> tuple[subprocess.Popen, int]:
@@ -53,6 +53,7 @@ def main(cases: int = 1000, concurrency: int = 32, delay: float = 0.2) -> dict:
     ideal = cases * delay / concurrency
     import openai  # noqa: F401  (the SDK loads on the first call; its import is not the runner's throughput)
     timings = {}
+    mlflow_client(settings)  # the store exists (schema made) before the clock starts, as in genai_side_by_side.py
     for name in ("untracked", "tracked"):
         plan = plan_from_settings("echo@v1.0.0", model="openai:stub", settings=settings, embedder=HashEmbedder(),
                                   cache=False)
