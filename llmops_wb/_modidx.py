@@ -156,6 +156,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'llmops_wb.judge.parse_verdict': ('api/judge.html#parse_verdict', 'llmops_wb/judge.py')},
             'llmops_wb.lint': { 'llmops_wb.lint.Finding': ('api/lint.html#finding', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint.Finding.__str__': ('api/lint.html#finding.__str__', 'llmops_wb/lint.py'),
+                                'llmops_wb.lint._native_stderr_silenced': ('api/lint.html#_native_stderr_silenced', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint._provides': ('api/lint.html#_provides', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint._relative': ('api/lint.html#_relative', 'llmops_wb/lint.py'),
                                 'llmops_wb.lint._vocab': ('api/lint.html#_vocab', 'llmops_wb/lint.py'),

@@ -62,7 +62,7 @@ def runbook_parameters(path: Path) -> list[str]:
         names += [t.id for t in targets if isinstance(t, ast.Name)]
     return names
 
-# %% ../nbs/api/09a_gate.ipynb #13ae52fa
+# %% ../nbs/api/09a_gate.ipynb #366c1cc0
 def execute_runbook(path: Path, parameters: dict[str, Any], output: Path, cwd: Path | None = None,
                     kernel: str = "python3") -> tuple[Path, Path]:
     "Run the runbook at `path` with `parameters` into `output` (.ipynb) and its HTML rendering; return both paths."
@@ -77,12 +77,15 @@ def execute_runbook(path: Path, parameters: dict[str, Any], output: Path, cwd: P
     try:
         papermill.execute_notebook(str(path), str(output), parameters=parameters, kernel_name=kernel,
                                    language="python", cwd=str(cwd or path.parent), progress_bar=False,
-                                   log_output=False)
+                                   log_output=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except papermill.PapermillExecutionError as e:
         raise RunbookError(f"{path}: cell {e.exec_count} failed: {e.ename}: {e.evalue}",
                            hint=f"the executed notebook with the traceback is {output}") from None
     html = output.with_suffix(".html")
-    body, _ = HTMLExporter().from_filename(str(output))
+    exporter = HTMLExporter()
+    exporter.log = logging.getLogger(f"{__name__}.html")  # its notes (images without alt text) are not the user's
+    exporter.log.setLevel(logging.ERROR)
+    body, _ = exporter.from_filename(str(output))
     html.write_text(body, encoding="utf-8")
     return output, html
 
@@ -327,7 +330,7 @@ def close_unfinished(settings: Settings, ref: str, since_ms: int) -> None:
         client.set_tag(run.info.run_id, "gate", "fail")
         if run.info.status == "RUNNING": client.set_terminated(run.info.run_id, "FAILED")
 
-# %% ../nbs/api/09a_gate.ipynb #a21f4f7e
+# %% ../nbs/api/09a_gate.ipynb #9010d2f5
 def _usd(x: float | None) -> str: return "unpriced" if x is None else f"${x:.6f}" if x < 0.01 else f"${x:,.2f}"
 
 def summary_markdown(outcome: GateOutcome, base: str = "HEAD") -> str:
@@ -337,7 +340,8 @@ def summary_markdown(outcome: GateOutcome, base: str = "HEAD") -> str:
     lines += ["", f"Versions checked (changed since `{base}` unless named): "
               + (", ".join(f"`{r}`" for r in outcome.refs) or "none"), ""]
     errors = [f for f in outcome.findings if f.severity == "error"]
-    lines += [f"### Lint: {len(errors)} errors, {len(outcome.findings) - len(errors)} warnings", ""]
+    warnings = len(outcome.findings) - len(errors)
+    lines += [f"### Lint: {len(errors)} error{'s' * (len(errors) != 1)}, {warnings} warning{'s' * (warnings != 1)}", ""]
     lines += [f"- `{f}`" for f in outcome.findings] + [""]
     if outcome.estimates:
         lines += ["### Cost estimate", "", "| prompt | model | input tokens | output tokens | output from "
