@@ -17,7 +17,7 @@ from .prompts import Prompt, load_prompt
 from .providers import Provider, make_provider
 
 # %% auto #0
-__all__ = ['METRICS', 'parse_verdict', 'Judge', 'judge_from_settings']
+__all__ = ['METRICS', 'parse_verdict', 'Judge', 'rubric_tasks', 'judge_from_settings']
 
 # %% ../nbs/api/06a_judge.ipynb #94004bcd
 _OBJECT = re.compile(r"\{[^{}]*\}")
@@ -55,7 +55,11 @@ class Judge:
         "The rubric versions, as run parameters."
         return {f"{m}_rubric": str(p.ref) for m, p in self.rubrics.items()}
 
-# %% ../nbs/api/06a_judge.ipynb #5591eff4
+# %% ../nbs/api/06a_judge.ipynb #3a5a9d0f
+def rubric_tasks(settings: Settings) -> set[str]:
+    "The prompt tasks that hold the judge's rubrics in `settings`: their variables come from the judge, not a dataset."
+    return {str(settings[f"metrics.{m}_rubric"]).partition("@")[0] for m in METRICS}
+
 def judge_from_settings(settings: Settings, provider: Provider | None = None) -> Judge:
     "The judge of `settings`: `[metrics] judge_model` and the three rubric versions."
     rubrics = {m: load_prompt(settings.path("project.prompts_dir"), settings[f"metrics.{m}_rubric"]) for m in METRICS}

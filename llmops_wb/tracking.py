@@ -34,7 +34,8 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['clean_names', 'store_lock', 'interrupts_deferred', 'store_errors', 'mlflow_client', 'experiment_id', 'git_commit',
            'run_params', 'run_metrics', 'log_result', 'TrackedRun', 'check_artifacts', 'close_failed', 'keep_unlogged',
-           'track_eval', 'ui_command', 'StoredRun', 'find_run', 'load_run', 'compare_runs', 'log_comparison']
+           'track_eval', 'ui_command', 'StoredRun', 'runs_of', 'find_run', 'load_run', 'stored', 'compare_runs',
+           'log_comparison']
 
 # %% ../nbs/api/09_tracking.ipynb #ec03ad52
 def clean_names(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -185,13 +186,14 @@ def log_result(client, run_id: str, result: EvalResult) -> None:
     client.log_dict(run_id, {"summary": result.summary, "params": result.params, "duration_s": result.duration_s,
                              "invalid_cases": [asdict(c) for c in result.invalid]}, "summary.json")
 
-# %% ../nbs/api/09_tracking.ipynb #6b4405d9
+# %% ../nbs/api/09_tracking.ipynb #bc0aeee7
 @dataclass
 class TrackedRun:
-    "An evaluation result and the MLflow run that records it."
+    "An evaluation result and the MLflow run that records it, with the parameters it was logged with."
     result: EvalResult
     run_id: str
     experiment_id: str
+    params: dict[str, Any]
 
 # %% ../nbs/api/09_tracking.ipynb #942c1ea7
 def check_artifacts(artifact_uri: str) -> None:
@@ -224,7 +226,7 @@ def keep_unlogged(result: EvalResult, settings: Settings, run_id: str) -> Path:
         except OSError: continue
     raise TrackingError("the results could not be logged nor kept on disk", hint="free the disk or fix permissions")
 
-# %% ../nbs/api/09_tracking.ipynb #c09fde93
+# %% ../nbs/api/09_tracking.ipynb #a6b8a105
 def track_eval(plan: EvalPlan, settings: Settings, progress: bool = True) -> TrackedRun:
     "Run the evaluation `plan` and record it as one MLflow run in the experiment of its task."
     from mlflow.entities import Param
@@ -257,14 +259,14 @@ def track_eval(plan: EvalPlan, settings: Settings, progress: bool = True) -> Tra
         close_failed(client, run_id, e)
         raise
     _log.info("logged run %s of %s to %s", run_id, plan.prompt.ref, uri)
-    return TrackedRun(result, run_id, exp_id)
+    return TrackedRun(result, run_id, exp_id, run_params(plan))
 
 # %% ../nbs/api/09_tracking.ipynb #d529f35a
 def ui_command(settings: Settings, port: int = 5000) -> str:
     "The shell command that opens the MLflow UI on the store of `settings`."
     return f"llmops-wb ui --port {port}   (or: mlflow ui --backend-store-uri {tracking_uri(settings)} --port {port})"
 
-# %% ../nbs/api/09_tracking.ipynb #3f390e88
+# %% ../nbs/api/09_tracking.ipynb #7e88f164
 @dataclass
 class StoredRun:
     "A finished evaluation run read back from MLflow: its ids, parameters, metrics and per-sample table."
@@ -275,16 +277,22 @@ class StoredRun:
     metrics: dict[str, float]
     table: Any
 
+def runs_of(client, ref: PromptRef | str, query: str = "", max_results: int = 1000):
+    "Runs of the prompt version `ref` (or of every version, for a bare task name) matching `query`, newest first."
+    task, _, version = str(ref).partition("@")
+    exp = client.get_experiment_by_name(task)
+    if exp is None: return []
+    where = " and ".join(q for q in (f"tags.`llmops_wb.prompt_ref` = '{ref}'" if version else "", query) if q)
+    return client.search_runs([exp.experiment_id], where, order_by=["attributes.start_time DESC"],
+                              max_results=max_results)
+
 def find_run(client, spec: str, model: str | None = None):
     "The MLflow run named by `spec`: a run id, an id prefix (8+ characters) or `task@vX.Y.Z` (newest finished run)."
     from mlflow.exceptions import MlflowException
     if "@" in spec:
         ref = PromptRef.parse(spec)
-        exp = client.get_experiment_by_name(ref.task)
-        query = f"tags.`llmops_wb.prompt_ref` = '{ref}' and attributes.status = 'FINISHED'"
-        if model: query += f" and params.model = '{model}'"
-        runs = client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time DESC"],
-                                  max_results=1) if exp else []
+        query = "attributes.status = 'FINISHED'" + (f" and params.model = '{model}'" if model else "")
+        runs = runs_of(client, ref, query, max_results=1)
         if not runs:
             raise RunNotFoundError(f"no finished run of {ref}{' on ' + model if model else ''} in the store",
                                    hint=f"evaluate it first: llmops-wb eval --prompt {ref}")
@@ -322,6 +330,13 @@ def load_run(client, spec: str, model: str | None = None) -> StoredRun:
                                    hint="compare runs recorded by llmops-wb eval") from None
     return StoredRun(run.info.run_id, run.data.tags.get("llmops_wb.prompt_ref", run.info.run_name or ""),
                      run.data.params.get("model", ""), dict(run.data.params), dict(run.data.metrics), table)
+
+# %% ../nbs/api/09_tracking.ipynb #ce93f4a4
+def stored(tracked: TrackedRun) -> StoredRun:
+    "The run just recorded as `tracked`, as `load_run` would read it back, without reading it back."
+    metrics, _ = run_metrics(tracked.result.summary)
+    return StoredRun(tracked.run_id, tracked.result.ref, tracked.result.model,
+                     {k: str(v) for k, v in tracked.params.items()}, metrics, tracked.result.table())
 
 # %% ../nbs/api/09_tracking.ipynb #4873b1cc
 def compare_runs(baseline: StoredRun, candidate: StoredRun, tolerance: float = 0.05, gate_metric: str = "pass_rate",
