@@ -225,7 +225,7 @@ async def call_all(plan: EvalPlan, progress: bool = True) -> list[CaseRecord]:
         for task in tasks: task.cancel()
     return [task.result() for task in tasks]
 
-# %% ../nbs/api/08_evaluate.ipynb #68bf1707
+# %% ../nbs/api/08_evaluate.ipynb #ae5484f4
 async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = True) -> dict[str, Any]:
     "Score relevance, coherence and hallucination of every answered record with the plan's judge, in place."
     from tqdm import tqdm
@@ -233,10 +233,11 @@ async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = 
     answered = [(r, case_text(plan.dataset.cases[i // plan.repeats])) for i, r in enumerate(records)
                 if r.status == "ok"]
     tally = {"judge_calls": 0, "judge_errored": 0, "judge_cost_usd": 0.0}
-    async def one(record: CaseRecord, source: str, metric: str) -> None:
-        prompt = judge.render(metric, source, record.output, record.expected)
-        key = ResponseCache.key(judge.provider.identity or "", prompt, 0, **judge.params)
-        hit = plan.cache.get_many([key]).get(key) if plan.cache and judge.provider.identity else None
+    asks = [(r, m, judge.render(m, src, r.output, r.expected)) for r, src in answered for m in judge.metrics]
+    keys = [ResponseCache.key(judge.provider.identity or "", prompt, 0, **judge.params) for _, _, prompt in asks]
+    found = plan.cache.get_many(keys) if plan.cache and judge.provider.identity else {}  # one query for all
+    async def one(record: CaseRecord, metric: str, prompt: str, key: str) -> None:
+        hit = found.get(key)
         if hit is None:
             async with gate:
                 try: hit, _ = await call_with_retries(judge.provider, prompt, plan.retry, **judge.params)
@@ -250,7 +251,7 @@ async def judge_all(plan: EvalPlan, records: list[CaseRecord], progress: bool = 
         score = judge.parse(hit.text)
         if math.isnan(score): tally["judge_errored"] += 1
         setattr(record, metric, score)
-    jobs = [asyncio.ensure_future(one(r, src, m)) for r, src in answered for m in judge.metrics]
+    jobs = [asyncio.ensure_future(one(*ask, key)) for ask, key in zip(asks, keys)]
     try:
         with tqdm(total=len(jobs), desc="judge", unit="call", disable=not progress, leave=False) as bar:
             for done in asyncio.as_completed(jobs):

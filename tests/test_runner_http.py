@@ -89,6 +89,8 @@ def test_judge_mode_scores_with_any_openai_compatible_model(echo_project, stub):
     assert result.summary["hallucination_rate"] == 1.0  # 0.75 is above the 0.27 threshold: every output flagged
     assert (result.summary["judge_calls"], result.summary["judge_errored"]) == (12, 0)
     assert result.summary["judge_cost_usd"] > 0
+    again = run(echo_project, "acme-4o", **{"metrics.mode": "judge", "metrics.judge_model": "openai:judge-4"})
+    assert stub.RequestHandlerClass.counts["judge-4"] == 12 and again.summary["judge_calls"] == 12  # from the cache
 
 
 def test_a_judge_that_fails_leaves_outputs_unmeasured_and_counted(echo_project):
