@@ -56,14 +56,15 @@ def gate_verdict(comparisons: Sequence[Comparison], metric: str = "pass_rate", e
     if metric not in by_metric or by_metric[metric].verdict == "unmeasured": return "fail"
     return "fail" if by_metric[metric].verdict == "regressed" else "pass"
 
-# %% ../nbs/api/08a_report.ipynb #4e53ce9b
+# %% ../nbs/api/08a_report.ipynb #bc069dc9
 def _fmt(x: float, signed: bool = False) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else (f"{x:+.3f}" if signed else f"{x:.3f}")
 
 def comparison_rows(comparisons: Sequence[Comparison]) -> list[list[str]]:
     "One row per metric: baseline, candidate, difference, its interval, p-value, paired cases, verdict."
     return [[c.metric, _fmt(c.baseline), _fmt(c.candidate), _fmt(c.diff, True),
-             f"[{_fmt(c.low, True)}, {_fmt(c.high, True)}]", _fmt(c.p_value), f"{c.cases}", c.verdict]
+             f"[{_fmt(c.low, True)}, {_fmt(c.high, True)}]", "<0.001" if c.p_value < 0.001 else _fmt(c.p_value),
+             f"{c.cases}", c.verdict]
             for c in comparisons]
 
 HEADER = ["metric", "baseline", "candidate", "diff", "95% interval", "p", "cases", "verdict"]

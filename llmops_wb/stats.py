@@ -144,7 +144,7 @@ def verdict(diff: float, low: float, high: float, tolerance: float, higher_is_be
     if low > 0 and diff > tolerance and real: return "improved"
     return "unchanged"
 
-# %% ../nbs/api/07_stats.ipynb #d02f9536
+# %% ../nbs/api/07_stats.ipynb #305e35ba
 def compare_paired(baseline: dict[str, float], candidate: dict[str, float], metric: str = "pass_rate",
                    tolerance: float = 0.05, higher_is_better: bool = True, confidence: float = 0.95,
                    resamples: int = 2000, seed: int = 0) -> Comparison:
@@ -159,7 +159,8 @@ def compare_paired(baseline: dict[str, float], candidate: dict[str, float], metr
     boots = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(1)
     low, high = np.quantile(boots, [(1 - confidence) / 2, (1 + confidence) / 2])
     flips = rng.choice([-1.0, 1.0], size=(resamples, len(d)))
-    p = float((np.abs((flips * d).mean(1)) >= abs(d.mean()) - 1e-12).mean())
+    extreme = int((np.abs((flips * d).mean(1)) >= abs(d.mean()) - 1e-12).sum())
+    p = (extreme + 1) / (resamples + 1)  # a Monte Carlo p-value counts the observed split too: never 0
     diff, low, high = float(d.mean()), float(low), float(high)
     return Comparison(metric, float(b.mean()), float(c.mean()), diff, low, high, p, len(ids), unpaired,
                       verdict(diff, low, high, tolerance, higher_is_better, p, 1 - confidence))
