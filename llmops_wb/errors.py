@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 'VersionRefError', 'PromptNotFoundError',
            'PromptFileError', 'MissingVariableError', 'DatasetError', 'ProviderError', 'ProviderTimeoutError',
-           'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError', 'RunNotFoundError']
+           'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError', 'RunNotFoundError',
+           'ReleaseError', 'StageConflictError', 'DeployError']
 
-# %% ../nbs/api/00_errors.ipynb #1ea6d6b4
+# %% ../nbs/api/00_errors.ipynb #e633e18b
 # The workbench's exceptions:
 #
 #     WorkbenchError              anything the workbench raises on purpose
@@ -24,8 +25,11 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
 #     │   ├── RateLimitedError        HTTP 429, after retries
 #     │   ├── ProviderServerError     HTTP 5xx or a connection that failed
 #     │   └── InvalidRequestError     HTTP 4xx other than 429: the request itself is wrong
-#     └── TrackingError           the MLflow store                                               (exit 1)
-#         └── RunNotFoundError    a run named by id or ref that the store does not hold           (exit 2)
+#     ├── TrackingError           the MLflow store                                               (exit 1)
+#     │   └── RunNotFoundError    a run named by id or ref that the store does not hold           (exit 2)
+#     ├── ReleaseError            a promotion, rollback or registry sync that is refused         (exit 2)
+#     │   └── StageConflictError  another promotion of the task moved the stages first           (exit 1)
+#     └── DeployError             manifests that cannot be rendered from the stages              (exit 2)
 
 # %% ../nbs/api/00_errors.ipynb #3b58591e
 class WorkbenchError(Exception):
@@ -90,4 +94,15 @@ class TrackingError(WorkbenchError):
     "The MLflow tracking store could not be read or written."
 class RunNotFoundError(TrackingError):
     "A run named by id, id prefix or prompt ref that the store does not hold."
+    exit_code = 2
+
+# %% ../nbs/api/00_errors.ipynb #b52d83af
+class ReleaseError(WorkbenchError):
+    "A promotion, rollback or registry sync that is refused; the stages are left as they were."
+    exit_code = 2
+class StageConflictError(ReleaseError):
+    "Another promotion of the same task moved the stages first; trying again is safe."
+    exit_code = 1
+class DeployError(WorkbenchError):
+    "Kubernetes manifests that cannot be rendered from the stages and settings."
     exit_code = 2
