@@ -23,8 +23,9 @@ from .prompts import PromptRef, check_task, list_tasks, list_versions, load_prom
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'RATE_UNITS', 'FLAG_SETTINGS', 'format_table', 'shown_path', 'cmd_prompts_list', 'cmd_prompts_show',
            'plan_all', 'summary_row', 'cmd_eval', 'cmd_eval_compare', 'cmd_lint', 'request_rate', 'cmd_cost_estimate',
-           'cmd_ci', 'cmd_ui', 'add_prompts_commands', 'positive_int', 'port_number', 'add_eval_command',
-           'add_gate_commands', 'build_parser', 'main']
+           'cmd_ci', 'cmd_prompts_sync', 'cmd_promote', 'cmd_rollback', 'cmd_stages', 'cmd_ui', 'add_prompts_commands',
+           'positive_int', 'port_number', 'add_eval_command', 'add_gate_commands', 'add_release_commands',
+           'build_parser', 'main']
 
 # %% ../nbs/api/17_cli.ipynb #9024740a
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -218,6 +219,54 @@ def cmd_ci(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as e: print(f"warning: could not write the summary to {path}: {e.strerror}", file=sys.stderr)
     return 0 if outcome.verdict == "pass" else 1
 
+# %% ../nbs/api/17_cli.ipynb #3af3f990
+def cmd_prompts_sync(args: argparse.Namespace, settings: Settings) -> int:
+    "Register every prompt file version not yet in the MLflow prompt registry."
+    from llmops_wb.registry import sync
+    from llmops_wb.tracking import mlflow_client
+    prompts_dir, client = settings.path("project.prompts_dir"), mlflow_client(settings)
+    for task in [check_task(prompts_dir, t) for t in args.task] if args.task else list_tasks(prompts_dir):
+        report = sync(client, settings, task)
+        print(f"{task}: registered {', '.join(report.added) or 'nothing new'}; {len(report.unchanged)} already there")
+    return 0
+
+def _print_move(move) -> None:
+    print(f"{move.task}: {move.after}")
+    backing = f"eval run {move.eval_run}" if move.eval_run else "no eval run"
+    print(f"  {move.action} by {move.by}; {backing}" + (f"; gate overridden: {move.reason}" if move.override else
+                                                         f"; {move.reason}" if move.reason else ""))
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    "Move a prompt version to a stage, backed by a passing evaluation run (or forced, with a reason)."
+    from llmops_wb.release import promote
+    _print_move(promote(settings, args.ref, args.to, args.weight, dataset=args.dataset, force=args.force,
+                        reason=args.reason))
+    return 0
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    "Put the previous version of a task back in production, or end its canary."
+    from llmops_wb.release import rollback
+    _print_move(rollback(settings, check_task(settings.path("project.prompts_dir"), args.task), args.reason,
+                         canary=args.canary))
+    return 0
+
+# %% ../nbs/api/17_cli.ipynb #7c626e75
+def cmd_stages(args: argparse.Namespace, settings: Settings) -> int:
+    "Print the stages of a task, what backs each, and the history of moves."
+    from llmops_wb.release import stage_report
+    task = check_task(settings.path("project.prompts_dir"), args.task)
+    _, rows, moves = stage_report(settings, task, dataset=args.dataset)
+    print(format_table(rows, ["stage", "version", "mlflow_version", "detail", "eval_run", "flags"]) if rows
+          else f"{task} has no stage set")
+    if moves:
+        print(f"\nhistory (newest first, {min(len(moves), args.history)} of {len(moves)})")
+        print(format_table([{"when (UTC)": m.at.strftime("%Y-%m-%d %H:%M:%S"), "by": m.by, "action": m.action,
+                             "stage": m.stage, "version": m.version, "from": m.from_version,
+                             "eval_run": m.eval_run[:8] or ("override" if m.override else None), "why": m.reason}
+                            for m in moves[:args.history]],
+                           ["when (UTC)", "by", "action", "stage", "version", "from", "eval_run", "why"]))
+    return 0
+
 # %% ../nbs/api/17_cli.ipynb #d605d339
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     "Run the MLflow UI on the store of `settings` until interrupted."
@@ -235,9 +284,9 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.execve(sys.executable, command, env)
 
-# %% ../nbs/api/17_cli.ipynb #1706cfff
+# %% ../nbs/api/17_cli.ipynb #696d847a
 def add_prompts_commands(commands) -> None:
-    "Add `prompts list` and `prompts show` to `commands`."
+    "Add `prompts list`, `prompts show` and `prompts sync` to `commands`."
     prompts = commands.add_parser("prompts", help="list and show prompt versions")
     prompt_commands = prompts.add_subparsers(dest="prompts_command", required=True, metavar="COMMAND")
     listing = prompt_commands.add_parser("list", help="every prompt version, in version order")
@@ -246,6 +295,9 @@ def add_prompts_commands(commands) -> None:
     show = prompt_commands.add_parser("show", help="one prompt version and its template")
     show.add_argument("ref", help="task@vX.Y.Z")
     show.set_defaults(func=cmd_prompts_show)
+    sync = prompt_commands.add_parser("sync", help="register the prompt files in the MLflow prompt registry")
+    sync.add_argument("--task", action="append", help="only this task (repeatable)")
+    sync.set_defaults(func=cmd_prompts_sync)
 
 # %% ../nbs/api/17_cli.ipynb #0bb712f0
 def positive_int(text: str) -> int:
@@ -321,7 +373,31 @@ def add_gate_commands(commands) -> None:
                     help="where to write the markdown summary (default: .llmops_wb/ci-summary.md in the project)")
     ci.set_defaults(func=cmd_ci)
 
-# %% ../nbs/api/17_cli.ipynb #bc9ebacb
+# %% ../nbs/api/17_cli.ipynb #3e84196c
+def add_release_commands(commands) -> None:
+    "Add `promote`, `rollback` and `stages` to `commands`."
+    promote = commands.add_parser("promote", help="move a prompt version to staging, canary or production")
+    promote.add_argument("ref", metavar="TASK@VERSION")
+    promote.add_argument("--to", required=True, choices=["staging", "canary", "production"])
+    promote.add_argument("--weight", help="for a canary: the share of requests, 1 to 99 (percent)")
+    promote.add_argument("--model", help="the model the passing run was on (default: settings.ini [model])")
+    promote.add_argument("--dataset", type=Path, help="the dataset it passed on (default: datasets/<task>.jsonl)")
+    promote.add_argument("--force", action="store_true", help="promote without a passing run (needs --reason)")
+    promote.add_argument("--reason", help="why; recorded with the move")
+    promote.set_defaults(func=cmd_promote)
+    rollback = commands.add_parser("rollback", help="put the previous version back in production")
+    rollback.add_argument("task")
+    rollback.add_argument("--canary", action="store_true", help="end the canary instead")
+    rollback.add_argument("--reason", help="why; recorded with the move")
+    rollback.set_defaults(func=cmd_rollback)
+    stages = commands.add_parser("stages", help="what is on each stage, what backs it, and the history of moves")
+    stages.add_argument("task")
+    stages.add_argument("--dataset", type=Path, help="check backing runs on this dataset (default: the task's)")
+    stages.add_argument("--model", help="check backing runs on this model (default: settings.ini [model])")
+    stages.add_argument("--history", type=positive_int, default=20, metavar="N", help="show the last N moves")
+    stages.set_defaults(func=cmd_stages)
+
+# %% ../nbs/api/17_cli.ipynb #4bc1bacc
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `llmops-wb`."
     parser = argparse.ArgumentParser(prog="llmops-wb",
@@ -334,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompts_commands(commands)
     add_eval_command(commands)
     add_gate_commands(commands)
+    add_release_commands(commands)
     ui = commands.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=port_number, default=5000)

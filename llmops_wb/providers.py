@@ -28,7 +28,7 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['SMOLLM2_FILE', 'Completion', 'Provider', 'echo_longest_paragraph', 'FakeProvider', 'smollm2_path', 'LocalProvider',
-           'OpenAIProvider', 'retry_after_s', 'RetryPolicy', 'call_with_retries', 'make_provider']
+           'OpenAIProvider', 'retry_after_s', 'RetryPolicy', 'call_with_retries', 'make_provider', 'model_name']
 
 # %% ../nbs/api/04_providers.ipynb #3b325176
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ async def call_with_retries(provider: Provider, prompt: str, policy: RetryPolicy
             await asyncio.sleep(wait)
     raise AssertionError("unreachable")
 
-# %% ../nbs/api/04_providers.ipynb #4245e496
+# %% ../nbs/api/04_providers.ipynb #bc85eb89
 def make_provider(spec: str, settings: Settings, environ: Mapping[str, str] = os.environ) -> Provider:
     "The provider for the model `spec`: local[:PATH], openai[:MODEL] or fake[:NAME]."
     kind, _, name = spec.partition(":")
@@ -281,5 +281,14 @@ def make_provider(spec: str, settings: Settings, environ: Mapping[str, str] = os
     if kind == "openai":
         return OpenAIProvider(name or settings["openai.model"], timeout_s=settings["model.timeout_s"], environ=environ)
     if kind == "fake": return FakeProvider(model=name or "fake")
+    raise UnknownModelError(f"unknown model {spec!r}",
+                            hint="name a model as local, local:PATH.gguf, openai:MODEL or fake")
+
+def model_name(spec: str, settings: Settings) -> str:
+    "The model id that runs on the model `spec` record, found without loading the model or needing its key."
+    kind, _, name = spec.partition(":")
+    if kind == "local": return Path(name).stem.lower() if name else "smollm2-135m-instruct"
+    if kind == "openai": return name or settings["openai.model"]
+    if kind == "fake": return name or "fake"
     raise UnknownModelError(f"unknown model {spec!r}",
                             hint="name a model as local, local:PATH.gguf, openai:MODEL or fake")
