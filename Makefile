@@ -13,10 +13,26 @@ setup: $(VENV)/.installed
 # llama-cpp-python compiles on first install. A native build (-march=native) crashed on a Xeon with AMX; this one
 # targets AVX2, which any x86-64 CPU since 2013 runs. pip caches the wheel, so only the first set-up compiles.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# The deploy tests check the rendered manifests with promtool and with the CRD schemas in tests/k8s (npm ci). promtool
+# comes from Debian's prometheus package, whose install starts a Prometheus server on :9090 and enables it at boot:
+# a policy-rc.d that refuses (unless the machine has one; containers do) stops the start, update-rc.d the boot.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+POLICY_RC := /usr/sbin/policy-rc.d
+$(VENV)/.installed: tests/k8s/package-lock.json
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -qq -c constraints.txt -e ".[lab,dev]"
+	@if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then \
+	  if [ ! -e $(POLICY_RC) ]; then \
+	    trap '$(SUDO) rm -f $(POLICY_RC)' EXIT; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $(POLICY_RC) >/dev/null; $(SUDO) chmod +x $(POLICY_RC); \
+	  fi; \
+	  $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+	  && $(SUDO) update-rc.d prometheus disable >/dev/null; \
+	fi
+	npm ci --prefix tests/k8s --no-audit --no-fund
 	touch $@
 
 demo: setup

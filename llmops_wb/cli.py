@@ -23,9 +23,9 @@ from .prompts import PromptRef, check_task, list_tasks, list_versions, load_prom
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'RATE_UNITS', 'FLAG_SETTINGS', 'format_table', 'shown_path', 'cmd_prompts_list', 'cmd_prompts_show',
            'plan_all', 'summary_row', 'cmd_eval', 'cmd_eval_compare', 'cmd_lint', 'request_rate', 'cmd_cost_estimate',
-           'cmd_ci', 'cmd_prompts_sync', 'cmd_promote', 'cmd_rollback', 'cmd_stages', 'cmd_ui', 'add_prompts_commands',
-           'positive_int', 'port_number', 'add_eval_command', 'add_gate_commands', 'add_release_commands',
-           'build_parser', 'main']
+           'cmd_ci', 'cmd_prompts_sync', 'cmd_promote', 'cmd_rollback', 'cmd_stages', 'cmd_deploy_render', 'cmd_ui',
+           'add_prompts_commands', 'positive_int', 'port_number', 'add_eval_command', 'add_gate_commands',
+           'add_release_commands', 'add_deploy_command', 'build_parser', 'main']
 
 # %% ../nbs/api/17_cli.ipynb #9024740a
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -267,6 +267,25 @@ def cmd_stages(args: argparse.Namespace, settings: Settings) -> int:
                            ["when (UTC)", "by", "action", "stage", "version", "from", "eval_run", "why"]))
     return 0
 
+# %% ../nbs/api/17_cli.ipynb #8ab65a96
+def cmd_deploy_render(args: argparse.Namespace, settings: Settings) -> int:
+    "Render the Kubernetes manifests of the released versions into deploy/."
+    from llmops_wb.deploy import releases_from_registry, render, write
+    tasks = [check_task(settings.path("project.prompts_dir"), t) for t in args.task] if args.task else None
+    releases = releases_from_registry(settings, tasks)
+    files = render(releases, settings)
+    out = args.out or settings.root / "deploy"
+    write(files, out)
+    for r in releases:
+        canary = f", canary {r.canary} at {r.canary_weight}%" if r.canary else ""
+        previous = f", previous {r.previous}" if r.previous else ""
+        print(f"{r.task}: production {r.production} ({r.colour}){canary}{previous}")
+    print(f"wrote {len(files)} files to {shown_path(out, settings)} (router: {settings['deploy.router']}, "
+          f"image {settings['deploy.image']}:{settings['deploy.image_tag']})")
+    print(f"apply the Deployments, wait for `kubectl rollout status`, then the rest: kubectl apply -k "
+          f"{shown_path(out, settings)} --prune -l app.kubernetes.io/managed-by=llmops-wb", file=sys.stderr)
+    return 0
+
 # %% ../nbs/api/17_cli.ipynb #d605d339
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     "Run the MLflow UI on the store of `settings` until interrupted."
@@ -397,7 +416,19 @@ def add_release_commands(commands) -> None:
     stages.add_argument("--history", type=positive_int, default=20, metavar="N", help="show the last N moves")
     stages.set_defaults(func=cmd_stages)
 
-# %% ../nbs/api/17_cli.ipynb #4bc1bacc
+# %% ../nbs/api/17_cli.ipynb #f6aa2e68
+def add_deploy_command(commands) -> None:
+    "Add `deploy render` to `commands`."
+    deploy = commands.add_parser("deploy", help="Kubernetes manifests from the release stages")
+    deploy_commands = deploy.add_subparsers(dest="deploy_command", required=True, metavar="COMMAND")
+    render = deploy_commands.add_parser("render", help="write deploy/ from the stages in the MLflow registry")
+    render.add_argument("--task", action="append", help="only this task (repeatable; default: every released task)")
+    render.add_argument("--out", type=Path, help="the folder to write (default: deploy/ in the project)")
+    render.add_argument("--router", help="nginx (Ingress canary annotations) or gateway (HTTPRoute weights)")
+    render.add_argument("--image-tag", help="the service image's tag (never latest)")
+    render.set_defaults(func=cmd_deploy_render)
+
+# %% ../nbs/api/17_cli.ipynb #c1e0dba9
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `llmops-wb`."
     parser = argparse.ArgumentParser(prog="llmops-wb",
@@ -411,17 +442,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_command(commands)
     add_gate_commands(commands)
     add_release_commands(commands)
+    add_deploy_command(commands)
     ui = commands.add_parser("ui", help="open the MLflow UI on the project's store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=port_number, default=5000)
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #3e97e780
+# %% ../nbs/api/17_cli.ipynb #169eb8a9
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
                  "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens",
                  "temperature": "model.temperature", "metrics": "metrics.mode", "judge_model": "metrics.judge_model",
-                 "tolerance": "gate.tolerance"}
+                 "tolerance": "gate.tolerance", "router": "deploy.router", "image_tag": "deploy.image_tag"}
 
 def _interrupt(signum, frame): raise KeyboardInterrupt
 

@@ -21,8 +21,35 @@ from .tracking import git_commit, interrupts_deferred, mlflow_client, store_erro
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['TAG', 'STAGES', 'registered_template', 'Registered', 'registered', 'SyncReport', 'sync', 'Stages', 'read_stages',
-           'write_stages', 'release_lock', 'move_stages', 'describe']
+__all__ = ['TAG', 'STAGES', 'release_lock', 'registered_template', 'Registered', 'registered', 'SyncReport', 'sync', 'Stages',
+           'read_stages', 'write_stages', 'move_stages', 'describe']
+
+# %% ../nbs/api/09a_registry.ipynb #c89843a0
+def _lock_path(settings: Settings, task: str) -> Path:
+    uri = tracking_uri(settings)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return db.with_name(f"{db.name}.release-{task}.lock")
+    return settings.root / ".llmops_wb" / f"release-{task}.lock"
+
+@contextmanager
+def release_lock(settings: Settings, task: str, wait_s: float = 30.0) -> Iterator[None]:
+    "Hold the release lock of `task` for the block, waiting up to `wait_s` seconds for another holder."
+    path = _lock_path(settings, task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StageConflictError(f"another promotion of {task} has held the release lock for over "
+                                             f"{wait_s:.0f} s ({path})",
+                                             hint="wait for it to finish, then try again") from None
+                time.sleep(0.05)
+        yield
 
 # %% ../nbs/api/09a_registry.ipynb #a1001e16
 TAG = "llmops_wb"  # the prefix of every tag llmops-wb writes in the registry
@@ -57,7 +84,7 @@ def registered(client, task: str) -> dict[str, Registered]:
         token = page.token
         if not token: return found
 
-# %% ../nbs/api/09a_registry.ipynb #cb23a1d3
+# %% ../nbs/api/09a_registry.ipynb #becbe462
 @dataclass
 class SyncReport:
     "What `sync` did for one task: the versions it registered and the ones already there, unchanged."
@@ -68,21 +95,24 @@ class SyncReport:
 def sync(client, settings: Settings, task: str) -> SyncReport:
     "Register each prompt file version of `task` not yet in the MLflow registry; refuse a changed released file."
     prompts_dir, report = settings.path("project.prompts_dir"), SyncReport(task)
-    held = registered(client, task)
-    for version in list_versions(prompts_dir, task):
-        prompt = load_prompt(prompts_dir, PromptRef(task, version))
-        known = held.get(str(version))
-        if known is None:
-            _register(client, settings, prompt)
-            report.added.append(str(version))
-        elif known.sha256 != prompt.sha256:
-            raise ReleaseError(f"{prompt.path}: changed since it was registered as {task} version {known.number} "
-                               f"(sha256 {known.sha256[:12] if known.sha256 else 'none'} in the registry, "
-                               f"{prompt.sha256[:12]} on disk)",
-                               hint="a released version never changes: restore the file (git checkout) and put "
-                                    "the change in a new version file", path=str(prompt.path))
-        else: report.unchanged.append(str(version))
+    with release_lock(settings, task):  # two syncs at once would register a version twice
+        held = registered(client, task)
+        for version in list_versions(prompts_dir, task): _sync_version(client, settings, task, version, held, report)
     return report
+
+def _sync_version(client, settings: Settings, task: str, version, held: dict, report: SyncReport) -> None:
+    prompt = load_prompt(settings.path("project.prompts_dir"), PromptRef(task, version))
+    known = held.get(str(version))
+    if known is None:
+        _register(client, settings, prompt)
+        report.added.append(str(version))
+    elif known.sha256 != prompt.sha256:
+        raise ReleaseError(f"{prompt.path}: changed since it was registered as {task} version {known.number} "
+                           f"(sha256 {known.sha256[:12] if known.sha256 else 'none'} in the registry, "
+                           f"{prompt.sha256[:12]} on disk)",
+                           hint="a released version never changes: restore the file (git checkout) and put "
+                                "the change in a new version file", path=str(prompt.path))
+    else: report.unchanged.append(str(version))
 
 def _register(client, settings: Settings, prompt) -> None:
     path = prompt.path.relative_to(settings.root) if prompt.path.is_relative_to(settings.root) else prompt.path
@@ -144,33 +174,6 @@ def write_stages(client, current: Stages, target: Stages) -> None:
         client.set_prompt_tag(task, f"{TAG}.canary_weight", f"{target.canary_weight}@{target.version('canary')}")
     if target.version("production"):
         client.set_prompt_tag(task, f"{TAG}.colour", f"{target.colour}@{target.version('production')}")
-
-# %% ../nbs/api/09a_registry.ipynb #c89843a0
-def _lock_path(settings: Settings, task: str) -> Path:
-    uri = tracking_uri(settings)
-    if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
-        return db.with_name(f"{db.name}.release-{task}.lock")
-    return settings.root / ".llmops_wb" / f"release-{task}.lock"
-
-@contextmanager
-def release_lock(settings: Settings, task: str, wait_s: float = 30.0) -> Iterator[None]:
-    "Hold the release lock of `task` for the block, waiting up to `wait_s` seconds for another holder."
-    path = _lock_path(settings, task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StageConflictError(f"another promotion of {task} has held the release lock for over "
-                                             f"{wait_s:.0f} s ({path})",
-                                             hint="wait for it to finish, then try again") from None
-                time.sleep(0.05)
-        yield
 
 # %% ../nbs/api/09a_registry.ipynb #6e6866c2
 def move_stages(settings: Settings, checked: Stages, target: Stages,

@@ -97,12 +97,13 @@ def store_errors(uri: str):
                             hint="another process holds the store; try again when it is done" if locked
                             else "check that the store and its artifact folder can be written") from None
 
-# %% ../nbs/api/09_tracking.ipynb #63ef959e
+# %% ../nbs/api/09_tracking.ipynb #704122b5
 def mlflow_client(settings: Settings):
     "An MLflow client on the store of `settings`, opened (created if new), with MLflow's telemetry off."
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar per file read back
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # our output is ours: no "View run" lines
     from mlflow import MlflowClient
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     uri = tracking_uri(settings)
