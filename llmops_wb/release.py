@@ -122,7 +122,7 @@ def plan_end_canary(stages: Stages) -> Stages:
     versions = {k: v for k, v in stages.versions.items() if k != "canary"}
     return replace(stages, versions=versions, canary_weight=None)
 
-# %% ../nbs/api/15_release.ipynb #16b6bbdb
+# %% ../nbs/api/15_release.ipynb #0cb23b17
 @dataclass(frozen=True)
 class Evidence:
     "What a promotion must be backed by: a version's prompt hash, the model and the dataset's digest."
@@ -131,20 +131,22 @@ class Evidence:
     model: str
     dataset: Path
     digest: str
+    cases: int  # the dataset's valid cases: a run on fewer (with --limit) backs nothing
 
 def evidence_for(settings: Settings, ref: PromptRef, model: str | None = None,
                  dataset: Path | str | None = None) -> Evidence:
     "The evidence a promotion of `ref` needs, on `model` and `dataset` (the settings' defaults if not given)."
     prompt = load_prompt(settings.path("project.prompts_dir"), ref)
     path = Path(dataset) if dataset else settings.path("project.datasets_dir") / f"{ref.task}.jsonl"
-    name = model_name(model or settings["model.default"], settings)
-    return Evidence(ref, prompt.sha256, name, path, load_dataset(path).digest)
+    name, data = model_name(model or settings["model.default"], settings), load_dataset(path)
+    return Evidence(ref, prompt.sha256, name, path, data.digest, len(data.cases))
 
-# %% ../nbs/api/15_release.ipynb #c902fe17
+# %% ../nbs/api/15_release.ipynb #5db0f920
 def passing_run(client, evidence: Evidence):
     "The newest gated run for exactly `evidence` if it passed, else None (a newer failure outweighs an older pass)."
     query = (f"attributes.status = 'FINISHED' and tags.gate != 'not_run' and params.model = '{evidence.model}' "
-             f"and params.dataset_digest = '{evidence.digest}' and params.prompt_sha256 = '{evidence.sha256}'")
+             f"and params.dataset_digest = '{evidence.digest}' and params.prompt_sha256 = '{evidence.sha256}' "
+             f"and params.cases = '{evidence.cases}'")
     runs = runs_of(client, evidence.ref, query, max_results=1)
     return runs[0] if runs and runs[0].data.tags.get("gate") == "pass" else None
 
@@ -157,6 +159,7 @@ def missing_evidence(client, evidence: Evidence) -> ReleaseError:
         if p.get("prompt_sha256") != evidence.sha256: why.append("another prompt text")
         if p.get("model") != evidence.model: why.append(f"model {p.get('model')}")
         if p.get("dataset_digest") != evidence.digest: why.append("another dataset content")
+        elif p.get("cases") != str(evidence.cases): why.append(f"{p.get('cases')} of the {evidence.cases} cases")
         if run.data.tags.get("gate") != "pass": why.append(f"gate={run.data.tags.get('gate', 'not_run')}")
         elif not why: why.append("an older pass than a failure")
         seen.append(f"{run.info.run_id[:8]} ({', '.join(why)})")
