@@ -75,7 +75,7 @@ def parse_split(task: str, entries: Sequence[Mapping[str, Any]]) -> Split:
                            hint="make the weights add up to 100")
     return Split(task, weights)
 
-# %% ../nbs/api/15_release.ipynb #c15d2489
+# %% ../nbs/api/15_release.ipynb #fad86fb9
 def plan_promotion(stages: Stages, target: Registered, to: str, weight: int | None = None) -> Stages:
     "The stages after moving `target` to the stage `to` (with `weight` for a canary); refuses moves not allowed."
     task, versions = stages.task, dict(stages.versions)
@@ -97,6 +97,7 @@ def plan_promotion(stages: Stages, target: Registered, to: str, weight: int | No
         if "canary" in versions and versions["canary"].number == target.number:
             del versions["canary"]
             weight_now = None
+        if "staging" in versions and versions["staging"].number == target.number: del versions["staging"]
         colour = stages.colour if production is None else _other(stages.colour)
         if production is not None: versions["previous"] = production
         versions["production"] = target
