@@ -306,6 +306,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'llmops_wb.registry.Stages.snapshot': ('api/registry.html#stages.snapshot', 'llmops_wb/registry.py'),
                                     'llmops_wb.registry.Stages.version': ('api/registry.html#stages.version', 'llmops_wb/registry.py'),
                                     'llmops_wb.registry.SyncReport': ('api/registry.html#syncreport', 'llmops_wb/registry.py'),
+                                    'llmops_wb.registry._colour': ('api/registry.html#_colour', 'llmops_wb/registry.py'),
+                                    'llmops_wb.registry._delete_tag': ('api/registry.html#_delete_tag', 'llmops_wb/registry.py'),
                                     'llmops_wb.registry._lock_path': ('api/registry.html#_lock_path', 'llmops_wb/registry.py'),
                                     'llmops_wb.registry._register': ('api/registry.html#_register', 'llmops_wb/registry.py'),
                                     'llmops_wb.registry._registered': ('api/registry.html#_registered', 'llmops_wb/registry.py'),

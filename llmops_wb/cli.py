@@ -267,7 +267,7 @@ def cmd_stages(args: argparse.Namespace, settings: Settings) -> int:
                            ["when (UTC)", "by", "action", "stage", "version", "from", "eval_run", "why"]))
     return 0
 
-# %% ../nbs/api/17_cli.ipynb #8ab65a96
+# %% ../nbs/api/17_cli.ipynb #2fb80bbe
 def cmd_deploy_render(args: argparse.Namespace, settings: Settings) -> int:
     "Render the Kubernetes manifests of the released versions into deploy/."
     from llmops_wb.deploy import releases_from_registry, render, write
@@ -280,10 +280,15 @@ def cmd_deploy_render(args: argparse.Namespace, settings: Settings) -> int:
         canary = f", canary {r.canary} at {r.canary_weight}%" if r.canary else ""
         previous = f", previous {r.previous}" if r.previous else ""
         print(f"{r.task}: production {r.production} ({r.colour}){canary}{previous}")
-    print(f"wrote {len(files)} files to {shown_path(out, settings)} (router: {settings['deploy.router']}, "
+    folder = shown_path(out, settings)
+    print(f"wrote {len(files)} files to {folder} (router: {settings['deploy.router']}, "
           f"image {settings['deploy.image']}:{settings['deploy.image_tag']})")
-    print(f"apply the Deployments, wait for `kubectl rollout status`, then the rest: kubectl apply -k "
-          f"{shown_path(out, settings)} --prune -l app.kubernetes.io/managed-by=llmops-wb", file=sys.stderr)
+    print("to apply without a gap, bring up each production colour first, then switch and prune:", file=sys.stderr)
+    for r in releases:
+        deployment = f"{settings['deploy.name']}-{r.task.replace('_', '-')}-{r.colour}"
+        print(f"  kubectl apply -f {folder}/{r.task}.yaml -l llmops-wb/colour={r.colour} && kubectl rollout status "
+              f"-n {settings['deploy.namespace']} deployment/{deployment}", file=sys.stderr)
+    print(f"  kubectl apply -k {folder} --prune -l app.kubernetes.io/managed-by=llmops-wb", file=sys.stderr)
     return 0
 
 # %% ../nbs/api/17_cli.ipynb #d605d339
@@ -392,12 +397,13 @@ def add_gate_commands(commands) -> None:
                     help="where to write the markdown summary (default: .llmops_wb/ci-summary.md in the project)")
     ci.set_defaults(func=cmd_ci)
 
-# %% ../nbs/api/17_cli.ipynb #3e84196c
+# %% ../nbs/api/17_cli.ipynb #122f9dcd
 def add_release_commands(commands) -> None:
     "Add `promote`, `rollback` and `stages` to `commands`."
     promote = commands.add_parser("promote", help="move a prompt version to staging, canary or production")
-    promote.add_argument("ref", metavar="TASK@VERSION")
-    promote.add_argument("--to", required=True, choices=["staging", "canary", "production"])
+    promote.add_argument("ref", metavar="TASK@VERSION", help="the prompt version to move, e.g. summarize@v1.1.0")
+    promote.add_argument("--to", required=True, choices=["staging", "canary", "production"],
+                         help="the stage; production is the blue-green switch, the old one kept as previous")
     promote.add_argument("--weight", help="for a canary: the share of requests, 1 to 99 (percent)")
     promote.add_argument("--model", help="the model the passing run was on (default: settings.ini [model])")
     promote.add_argument("--dataset", type=Path, help="the dataset it passed on (default: datasets/<task>.jsonl)")

@@ -139,7 +139,7 @@ class Stages:
         "What a concurrent move would change: compared before and after a promotion to detect one."
         return tuple((s, self.versions[s].number) for s in sorted(self.versions)), self.canary_weight, self.colour
 
-# %% ../nbs/api/09a_registry.ipynb #b7b15b87
+# %% ../nbs/api/09a_registry.ipynb #d08acec1
 def _tag_for(tags: dict, key: str, version: str | None) -> str | None:
     "The value of the prompt tag `key` if it was written for `version` (`<value>@<version>`)."
     value, _, written_for = (tags.get(f"{TAG}.{key}") or "").rpartition("@")
@@ -158,9 +158,15 @@ def read_stages(client, task: str) -> Stages:
     canary = versions["canary"].version if "canary" in versions else None
     weight = _tag_for(tags, "canary_weight", canary)
     production = versions["production"].version if "production" in versions else None
-    return Stages(task, versions, int(weight) if weight else None, _tag_for(tags, "colour", production) or "blue")
+    return Stages(task, versions, int(weight) if weight else None, _colour(tags, production))
 
-# %% ../nbs/api/09a_registry.ipynb #e5c3e3a2
+def _colour(tags: dict, production: str | None) -> str:
+    "The colour of `production`: as recorded for it, else the one idle at the last recorded move (a hand switch)."
+    recorded, _, written_for = (tags.get(f"{TAG}.colour") or "").rpartition("@")
+    if recorded not in ("blue", "green"): return "blue"
+    return recorded if written_for == production else ("green" if recorded == "blue" else "blue")
+
+# %% ../nbs/api/09a_registry.ipynb #c8a6aa5d
 def write_stages(client, current: Stages, target: Stages) -> None:
     "Move the aliases and tags of `current.task` so the registry holds `target`."
     task = target.task
@@ -172,8 +178,16 @@ def write_stages(client, current: Stages, target: Stages) -> None:
             client.delete_prompt_alias(task, stage)
     if target.canary_weight is not None:
         client.set_prompt_tag(task, f"{TAG}.canary_weight", f"{target.canary_weight}@{target.version('canary')}")
+    elif current.canary_weight is not None or "canary" in current.versions:
+        _delete_tag(client, task, "canary_weight")
     if target.version("production"):
         client.set_prompt_tag(task, f"{TAG}.colour", f"{target.colour}@{target.version('production')}")
+
+# %% ../nbs/api/09a_registry.ipynb #84610988
+def _delete_tag(client, task: str, key: str) -> None:
+    from mlflow.exceptions import MlflowException
+    try: client.delete_prompt_tag(task, f"{TAG}.{key}")
+    except MlflowException: pass  # already gone
 
 # %% ../nbs/api/09a_registry.ipynb #6e6866c2
 def move_stages(settings: Settings, checked: Stages, target: Stages,
