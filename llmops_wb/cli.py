@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     return parser
 
-# %% ../nbs/api/17_cli.ipynb #169eb8a9
+# %% ../nbs/api/17_cli.ipynb #60bed465
 FLAG_SETTINGS = {"model": "model.default", "repeats": "evaluate.repeats", "concurrency": "evaluate.concurrency",
                  "threshold": "evaluate.threshold", "max_tokens": "model.max_tokens",
                  "temperature": "model.temperature", "metrics": "metrics.mode", "judge_model": "metrics.judge_model",
@@ -482,5 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         if previous is not None: signal.signal(signal.SIGTERM, previous)

@@ -58,14 +58,22 @@ def matching(pattern: str, what: str) -> Callable[[str], str]:
         return value.strip()
     return parse
 
-# %% ../nbs/api/01_config.ipynb #25b9178f
+# %% ../nbs/api/01_config.ipynb #d0ca3c3d
 _TAG = r"(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # an OCI tag, never `latest`
-_PINNED = rf"[a-z0-9.:/_-]+:{_TAG}(@sha256:[0-9a-f]{{64}})?"
+_IMAGE = r"([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"  # no tag
+_PINNED = rf"{_IMAGE}:{_TAG}(@sha256:[0-9a-f]{{64}})?"
 _CPU = r"[0-9]+(\.[0-9]+)?m?"
 _MEMORY = r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?"
 _dns_label = matching(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "a lower-case DNS label (a-z, 0-9, -)")
 
-# %% ../nbs/api/01_config.ipynb #22e3035a
+def _store(value: str) -> str:
+    "An MLflow store URI that keeps what is written: not an in-memory SQLite database."
+    uri = text(value)
+    if re.fullmatch(r"sqlite:(//(/(:memory:)?)?)?", uri):
+        raise ValueError("an in-memory store keeps nothing; give a file, such as sqlite:///mlflow.db")
+    return uri
+
+# %% ../nbs/api/01_config.ipynb #f13104ed
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -88,12 +96,12 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                                "hallucination_rate"), "pass_rate"),
              "tolerance": (bounded(float, 0, 1), "0.05"), "baseline": (text, "production"),
              "max_errored": (bounded(float, 0, 1), "0")},
-    "tracking": {"uri": (text, "sqlite:///mlflow.db"), "artifacts": (text, "mlartifacts"),
+    "tracking": {"uri": (_store, "sqlite:///mlflow.db"), "artifacts": (text, "mlartifacts"),
                  "enabled": (parse_bool, "true")},
     "limits": {"monthly_token_budget": (bounded(int, 1), "50000000"), "store": (one_of("memory", "redis"), "memory"),
                "redis_url": (matching(r"rediss?://\S+", "a redis:// or rediss:// URL"), "redis://127.0.0.1:6379/0")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
-               "image": (matching(r"[a-z0-9.:/_-]+", "an image name without tag (registry/path)"),
+               "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),
                          "ghcr.io/llmops-wb/llmops-wb"),
                "image_tag": (matching(_TAG, "an image tag other than latest"), "0.1.0"),
                "base_image": (matching(_PINNED, "an image with a version tag other than latest"),
