@@ -73,7 +73,7 @@ def _store(value: str) -> str:
         raise ValueError("an in-memory store keeps nothing; give a file, such as sqlite:///mlflow.db")
     return uri
 
-# %% ../nbs/api/01_config.ipynb #f13104ed
+# %% ../nbs/api/01_config.ipynb #9875e1b2
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -99,6 +99,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "tracking": {"uri": (_store, "sqlite:///mlflow.db"), "artifacts": (text, "mlartifacts"),
                  "enabled": (parse_bool, "true")},
     "limits": {"monthly_token_budget": (bounded(int, 1), "50000000"), "store": (one_of("memory", "redis"), "memory"),
+               "rate_per_minute": (bounded(int, 1, 1_000_000), "60"), "burst": (bounded(int, 0, 1_000_000), "0"),
+               "degrade_at": (bounded(float, 0, 1), "0.9"), "on_store_error": (one_of("closed", "open"), "closed"),
                "redis_url": (matching(r"rediss?://\S+", "a redis:// or rediss:// URL"), "redis://127.0.0.1:6379/0")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
                "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),

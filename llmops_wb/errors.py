@@ -6,9 +6,9 @@
 __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 'VersionRefError', 'PromptNotFoundError',
            'PromptFileError', 'MissingVariableError', 'DatasetError', 'ProviderError', 'ProviderTimeoutError',
            'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError', 'RunNotFoundError',
-           'ReleaseError', 'StageConflictError', 'DeployError']
+           'ReleaseError', 'StageConflictError', 'DeployError', 'LimitsUnavailableError']
 
-# %% ../nbs/api/00_errors.ipynb #e633e18b
+# %% ../nbs/api/00_errors.ipynb #27cafde7
 # The workbench's exceptions:
 #
 #     WorkbenchError              anything the workbench raises on purpose
@@ -29,7 +29,8 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
 #     │   └── RunNotFoundError    a run named by id or ref that the store does not hold           (exit 2)
 #     ├── ReleaseError            a promotion, rollback or registry sync that is refused         (exit 2)
 #     │   └── StageConflictError  another promotion of the task moved the stages first           (exit 1)
-#     └── DeployError             manifests that cannot be rendered from the stages              (exit 2)
+#     ├── DeployError             manifests that cannot be rendered from the stages              (exit 2)
+#     └── LimitsUnavailableError  the shared limits store (Redis) cannot be reached               (exit 1)
 
 # %% ../nbs/api/00_errors.ipynb #3b58591e
 class WorkbenchError(Exception):
@@ -96,7 +97,7 @@ class RunNotFoundError(TrackingError):
     "A run named by id, id prefix or prompt ref that the store does not hold."
     exit_code = 2
 
-# %% ../nbs/api/00_errors.ipynb #b52d83af
+# %% ../nbs/api/00_errors.ipynb #6c967b97
 class ReleaseError(WorkbenchError):
     "A promotion, rollback or registry sync that is refused; the stages are left as they were."
     exit_code = 2
@@ -106,3 +107,5 @@ class StageConflictError(ReleaseError):
 class DeployError(WorkbenchError):
     "Kubernetes manifests that cannot be rendered from the stages and settings."
     exit_code = 2
+class LimitsUnavailableError(WorkbenchError):
+    "The store of the rate limits and token budget cannot be reached, and the settings say to fail closed."
