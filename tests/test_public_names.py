@@ -41,6 +41,8 @@ PUBLIC = {
                  "git_commit", "run_params", "run_metrics", "log_result", "TrackedRun", "check_artifacts",
                  "close_failed", "keep_unlogged", "track_eval", "ui_command", "StoredRun", "runs_of", "find_run",
                  "load_run", "stored", "compare_runs", "log_comparison"],
+    "guardrails": ["Verdict", "Guard", "BannedPhrasesGuard", "RegexGuard", "JsonSchemaGuard", "LengthGuard",
+                   "ToxicityGuard", "run_guards", "passed", "redact"],
     "limits": ["month_of", "next_month_s", "Admission", "Limits", "MemoryLimits", "RedisLimits",
                "limits_from_settings"],
     "registry": ["TAG", "STAGES", "PENDING", "release_lock", "registered_template", "Registered", "registered",
