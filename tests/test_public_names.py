@@ -17,6 +17,7 @@ PUBLIC = {
     "providers": ["SMOLLM2_FILE", "Completion", "Provider", "echo_longest_paragraph", "FakeProvider", "smollm2_path",
                   "LocalProvider", "OpenAIProvider", "retry_after_s", "RetryPolicy", "call_with_retries",
                   "make_provider", "model_name"],
+    "fallback": ["Attempt", "ChainResult", "call_chain"],
     "cost": ["ENCODING_FAMILIES", "SECONDS_PER_MONTH", "Price", "parse_price", "price_table", "price_for", "Cost",
              "call_cost", "base_model", "encoding_name", "TokenCount", "count_tokens", "count_chat", "CostEstimate",
              "estimate_cost"],
