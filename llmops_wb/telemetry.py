@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Iterable
 
 # %% auto #0
-__all__ = ['LATENCY_BUCKETS', 'STATUSES', 'FALLBACK_REASONS', 'OTHER', 'label', 'Metrics', 'record_request', 'metrics_text']
+__all__ = ['LATENCY_BUCKETS', 'STATUSES', 'FALLBACK_REASONS', 'OTHER', 'label', 'Metrics', 'record_request', 'metrics_text',
+           'tracer_provider', 'model_span_attributes', 'content_attributes']
 
 # %% ../nbs/api/13_telemetry.ipynb #78162e0b
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
@@ -69,3 +70,32 @@ def metrics_text(metrics: Metrics) -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry)
+
+# %% ../nbs/api/13_telemetry.ipynb #ad555767
+def tracer_provider(environ: dict | None = None, exporter=None):
+    "A tracer provider exporting to `exporter`, else over OTLP if OTEL_EXPORTER_OTLP_ENDPOINT is set, else nowhere."
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    environ = os.environ if environ is None else environ
+    provider = TracerProvider(resource=Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "llmops-wb")}))
+    if exporter is not None: provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        endpoint = environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return provider
+
+# %% ../nbs/api/13_telemetry.ipynb #e56fb190
+def model_span_attributes(model: str, response_model: str | None = None, tokens_in: int | None = None,
+                          tokens_out: int | None = None, max_tokens: int | None = None,
+                          temperature: float | None = None) -> dict:
+    "The GenAI attributes of one model call's span; None values are left out."
+    values = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model, "gen_ai.response.model": response_model,
+              "gen_ai.usage.input_tokens": tokens_in, "gen_ai.usage.output_tokens": tokens_out,
+              "gen_ai.request.max_tokens": max_tokens, "gen_ai.request.temperature": temperature}
+    return {k: v for k, v in values.items() if v is not None}
+
+def content_attributes(capture: bool, prompt: str, output: str) -> dict:
+    "The prompt and answer as span attributes, only when content capture is switched on."
+    return {"gen_ai.input.messages": prompt, "gen_ai.output.messages": output} if capture else {}

@@ -47,7 +47,7 @@ PUBLIC = {
     "limits": ["month_of", "next_month_s", "Admission", "Limits", "MemoryLimits", "RedisLimits",
                "limits_from_settings"],
     "telemetry": ["LATENCY_BUCKETS", "STATUSES", "FALLBACK_REASONS", "OTHER", "label", "Metrics", "record_request",
-                  "metrics_text"],
+                  "metrics_text", "tracer_provider", "model_span_attributes", "content_attributes"],
     "registry": ["TAG", "STAGES", "PENDING", "release_lock", "registered_template", "Registered", "registered",
                  "SyncReport", "sync", "Stages", "read_stages", "write_stages", "clear_pending", "pending_target",
                  "move_stages", "finish_pending", "complete_pending", "describe"],
