@@ -54,6 +54,7 @@ PUBLIC = {
     "gate": ["RUNBOOK_PARAMETERS", "RunbookError", "runbook_parameters", "execute_runbook", "GateReport",
              "check_baseline", "production_run", "report_eval", "save_result", "past_output_tokens", "estimate",
              "changed_versions", "GateOutcome", "run_ci", "close_unfinished", "summary_markdown"],
+    "serve": ["Pin", "parse_prompt_versions", "pins_from_env", "pins_from_stages", "pins_from_settings"],
     "release": ["RELEASES", "check_weight", "Split", "parse_split", "plan_promotion", "plan_rollback",
                 "plan_end_canary", "Evidence", "evidence_for", "passing_run", "missing_evidence", "Move", "actor",
                 "record_move", "recover_move", "history", "retag_runs", "promote", "check_file", "rollback",
