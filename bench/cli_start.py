@@ -15,12 +15,12 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def timed(command: list[str], runs: int) -> float:
-    "The median wall time of `command` over `runs` runs, in seconds."
+def timed(command: list[str], runs: int, env: dict | None = None) -> float:
+    "The median wall time of `command` over `runs` runs (in the environment `env`), in seconds."
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -10,11 +10,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_start import timed  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -75,15 +77,8 @@ def moves(root: Path, n: int) -> dict:
 def commands(root: Path, runs: int = 5) -> dict:
     "Median wall time of `llmops-wb rollback` and `llmops-wb deploy render` as processes, and of `--help`."
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMOPS_WB_"))}
-    def timed(*args: str) -> float:
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run([str(BIN / "llmops-wb"), "-C", str(root), *args], check=True, capture_output=True, env=env)
-            times.append(time.perf_counter() - start)
-        return median_ms(times)
-    return {"help_ms": timed("--help"), "rollback_ms": timed("rollback", "greet"),
-            "deploy_render_ms": timed("deploy", "render")}
+    def ms(*args: str) -> float: return timed([str(BIN / "llmops-wb"), "-C", str(root), *args], runs, env) * 1000
+    return {"help_ms": ms("--help"), "rollback_ms": ms("rollback", "greet"), "deploy_render_ms": ms("deploy", "render")}
 
 
 def main(n: int = 20) -> dict:

@@ -267,10 +267,10 @@ def cmd_stages(args: argparse.Namespace, settings: Settings) -> int:
                            ["when (UTC)", "by", "action", "stage", "version", "from", "eval_run", "why"]))
     return 0
 
-# %% ../nbs/api/17_cli.ipynb #2fb80bbe
+# %% ../nbs/api/17_cli.ipynb #74cc72c5
 def cmd_deploy_render(args: argparse.Namespace, settings: Settings) -> int:
     "Render the Kubernetes manifests of the released versions into deploy/."
-    from llmops_wb.deploy import releases_from_registry, render, write
+    from llmops_wb.deploy import apply_commands, releases_from_registry, render, write
     tasks = [check_task(settings.path("project.prompts_dir"), t) for t in args.task] if args.task else None
     releases = releases_from_registry(settings, tasks)
     files = render(releases, settings)
@@ -284,11 +284,7 @@ def cmd_deploy_render(args: argparse.Namespace, settings: Settings) -> int:
     print(f"wrote {len(files)} files to {folder} (router: {settings['deploy.router']}, "
           f"image {settings['deploy.image']}:{settings['deploy.image_tag']})")
     print("to apply without a gap, bring up each production colour first, then switch and prune:", file=sys.stderr)
-    for r in releases:
-        deployment = f"{settings['deploy.name']}-{r.task.replace('_', '-')}-{r.colour}"
-        print(f"  kubectl apply -f {folder}/{r.task}.yaml -l llmops-wb/colour={r.colour} && kubectl rollout status "
-              f"-n {settings['deploy.namespace']} deployment/{deployment}", file=sys.stderr)
-    print(f"  kubectl apply -k {folder} --prune -l app.kubernetes.io/managed-by=llmops-wb", file=sys.stderr)
+    for command in apply_commands(releases, settings, folder): print(f"  {command}", file=sys.stderr)
     return 0
 
 # %% ../nbs/api/17_cli.ipynb #d605d339

@@ -21,7 +21,8 @@ from .release import check_file
 from .tracking import mlflow_client
 
 # %% auto #0
-__all__ = ['TaskRelease', 'alert_rules', 'containerfile', 'render', 'write', 'task_release', 'releases_from_registry']
+__all__ = ['TaskRelease', 'alert_rules', 'containerfile', 'render', 'apply_commands', 'write', 'task_release',
+           'releases_from_registry']
 
 # %% ../nbs/api/16_deploy.ipynb #954a00fb
 _COLOURS = ("blue", "green")
@@ -448,6 +449,14 @@ def render(releases: list[TaskRelease], settings: Settings) -> dict[str, str]:
     files["kustomization.yaml"] = _dump([kustomization])
     files["Containerfile"] = containerfile(settings)
     return files
+
+# %% ../nbs/api/16_deploy.ipynb #5ad4a86c
+def apply_commands(releases: list[TaskRelease], settings: Settings, folder: str = "deploy") -> list[str]:
+    "The kubectl commands that apply the files of `folder` rendered for `releases` without a gap in serving."
+    namespace = settings["deploy.namespace"]
+    commands = [f"kubectl apply -f {folder}/{r.task}.yaml -l llmops-wb/colour={r.colour} && kubectl rollout status "
+                f"-n {namespace} deployment/{_object_name(settings, r.task, r.colour)}" for r in releases]
+    return commands + [f"kubectl apply -k {folder} --prune -l app.kubernetes.io/managed-by=llmops-wb"]
 
 # %% ../nbs/api/16_deploy.ipynb #7885a863
 def _rendered(path: Path) -> bool:

@@ -137,7 +137,7 @@ class GateReport:
                 "baseline": self.baseline.ref if self.baseline else None, "summary": self.result.summary,
                 "comparisons": [asdict(c) for c in self.comparisons]}
 
-# %% ../nbs/api/09b_gate.ipynb #80a3ce22
+# %% ../nbs/api/09b_gate.ipynb #d0a8bf63
 def check_baseline(settings: Settings, baseline: str | None, task: str) -> None:
     "Refuse a baseline that names no run before anything is evaluated: a ref that does not parse, an unknown run."
     if baseline in (None, "", "none", "production"): return
@@ -179,9 +179,10 @@ def report_eval(task: str, version: str, dataset: str | None = None, model: str 
     if baseline in (None, "", "none"): report.note = "no baseline asked for: not compared"
     elif baseline == "production":
         run = production_run(client, task, plan.provider.model)
-        production = read_stages(client, task).version("production")
-        if run is None: report.note = (f"no production version of {task} yet: not compared" if production is None else
-                                       f"no run of {task}@{production} on {plan.provider.model}: not compared")
+        if run is None:
+            production = read_stages(client, task).version("production")
+            report.note = (f"no production version of {task} yet: not compared" if production is None else
+                           f"no run of {task}@{production} on {plan.provider.model}: not compared")
         elif run.info.run_id != tracked.run_id: base = load_run(client, run.info.run_id)
     elif "@" in baseline:
         base_plan = plan_from_settings(str(PromptRef.parse(baseline)), dataset, model, settings, limit=limit,

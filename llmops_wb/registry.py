@@ -145,10 +145,15 @@ class Stages:
         "What a concurrent move would change: compared before and after a promotion to detect one."
         return tuple((s, self.versions[s].number) for s in sorted(self.versions)), self.canary_weight, self.colour
 
-# %% ../nbs/api/09a_registry.ipynb #c9ceaaff
-def _tag_for(tags: dict, key: str, version: str | None) -> str | None:
-    "The value of the prompt tag `key` if it was written for `version` (`<value>@<version>`)."
+# %% ../nbs/api/09a_registry.ipynb #4129b662
+def _tagged(tags: dict, key: str) -> tuple[str, str]:
+    "The value of the prompt tag `key` and the version it was written for (`<value>@<version>`)."
     value, _, written_for = (tags.get(f"{TAG}.{key}") or "").rpartition("@")
+    return value, written_for
+
+def _tag_for(tags: dict, key: str, version: str | None) -> str | None:
+    "The value of the prompt tag `key` if it was written for `version`."
+    value, written_for = _tagged(tags, key)
     return value if value and written_for == version else None
 
 def read_stages(client, task: str) -> Stages:
@@ -168,7 +173,7 @@ def read_stages(client, task: str) -> Stages:
 
 def _colour(tags: dict, production: str | None) -> str:
     "The colour of `production`: as recorded for it, else the one idle at the last recorded move (a hand switch)."
-    recorded, _, written_for = (tags.get(f"{TAG}.colour") or "").rpartition("@")
+    recorded, written_for = _tagged(tags, "colour")
     if recorded not in ("blue", "green"): return "blue"
     return recorded if written_for == production else ("green" if recorded == "blue" else "blue")
 

@@ -64,7 +64,7 @@ PUBLIC = {
             "cmd_cost_estimate", "cmd_ci", "cmd_prompts_sync", "cmd_promote", "cmd_rollback", "cmd_stages",
             "cmd_deploy_render", "cmd_ui", "add_prompts_commands", "positive_int", "port_number", "add_eval_command",
             "add_gate_commands", "add_release_commands", "add_deploy_command", "build_parser", "main"],
-    "deploy": ["TaskRelease", "alert_rules", "containerfile", "render", "write", "task_release",
+    "deploy": ["TaskRelease", "alert_rules", "containerfile", "render", "apply_commands", "write", "task_release",
                "releases_from_registry"],
 }
 
