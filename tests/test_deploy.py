@@ -21,7 +21,7 @@ K8S = Path(__file__).resolve().parent / "k8s"
 KUBERNETES = "1.32.0"
 CRDS = {("monitoring.coreos.com/v1", "PrometheusRule"), ("gateway.networking.k8s.io/v1", "HTTPRoute")}
 NOT_OBJECTS = ("kustomization.yaml", "alerts.rules.yaml")
-SETUP = "run `make setup`, which installs promtool (Debian's prometheus package) and tests/k8s/node_modules (npm ci)"
+SETUP = "run `make test-tools` (part of `make test`), which installs promtool (Debian's prometheus package) and tests/k8s/node_modules (npm ci)"
 
 # The thresholds of [deploy] and [limits] are the ones tests/k8s/alerts.test.yaml is written for.
 SETTINGS = """\
@@ -116,7 +116,7 @@ def node_validate(docs: list[dict], tmp_path: Path) -> subprocess.CompletedProce
         pytest.fail(f"tests/k8s/node_modules is missing: {SETUP}")
     path = tmp_path / "crds.json"
     path.write_text(json.dumps(docs))
-    node = tool("node", "install Node.js 20 or later (Debian: nodejs), then run `make setup`")
+    node = tool("node", "install Node.js 20 or later (Debian: nodejs), then run `make test-tools`")
     return subprocess.run([node, str(K8S / "validate.mjs"), str(path)], capture_output=True, text=True,
                           timeout=120)
 
