@@ -21,7 +21,8 @@ K8S = Path(__file__).resolve().parent / "k8s"
 KUBERNETES = "1.32.0"
 CRDS = {("monitoring.coreos.com/v1", "PrometheusRule"), ("gateway.networking.k8s.io/v1", "HTTPRoute")}
 NOT_OBJECTS = ("kustomization.yaml", "alerts.rules.yaml")
-SETUP = "run `make test-tools` (part of `make test`), which installs promtool (Debian's prometheus package) and tests/k8s/node_modules (npm ci)"
+SETUP = ("run `make test-tools` (part of `make test`), which installs promtool (Debian's prometheus package) and "
+         "tests/k8s/node_modules (npm ci)")
 
 # The thresholds of [deploy] and [limits] are the ones tests/k8s/alerts.test.yaml is written for.
 SETTINGS = """\
