@@ -11,6 +11,11 @@ The model name picks the behaviour, so one server serves every fault at once:
     cached-<n>          answer, reporting <n> of the prompt tokens as cached
     nousage             answer without a usage object
     malformed           answer HTTP 200 with a body that has no choices
+    stall-<n>-<s>       when streaming: send <n> pieces, then go silent for <s> seconds before the rest
+    drip-<s>            when streaming: wait <s> seconds before each piece
+
+With "stream": true the answer comes as server-sent events, one word per chunk, and the usage in a last chunk when
+"stream_options": {"include_usage": true} asks for it (never for nousage).
 
 The answer echoes the longest paragraph of the last user message, cut to max_tokens words; usage counts words.
 GET /stats returns the number of requests per model; POST /reset clears it.
@@ -81,11 +86,45 @@ class StubHandler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(out),
                  "total_tokens": len(prompt.split()) + len(out)}
         if model.startswith("cached-"): usage["prompt_tokens_details"] = {"cached_tokens": int(model.split("-")[1])}
+        if body.get("stream"):
+            with_usage = (body.get("stream_options") or {}).get("include_usage") and model != "nousage"
+            return self._stream(model, out, len(out) < len(words), usage if with_usage else None)
         answer = {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": model,
                   "choices": [{"index": 0, "finish_reason": "length" if len(out) < len(words) else "stop",
                                "message": {"role": "assistant", "content": " ".join(out)}}]}
         if model != "nousage": answer["usage"] = usage
         self._send(200, answer)
+
+
+    def _stream(self, model: str, words: list[str], cut: bool, usage: dict | None):
+        "Answer as server-sent events: one chunk per word, the finish reason, the usage if asked, then [DONE]."
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        stall = model.split("-") if model.startswith("stall-") else None
+        drip = float(model.split("-")[1]) if model.startswith("drip-") else 0.0
+        def chunk(delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True):
+            event = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices
+                     else [], "usage": usage}
+            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+        try:
+            chunk({"role": "assistant", "content": ""})
+            for i, word in enumerate(words):
+                if stall and i == int(stall[1]): time.sleep(float(stall[2]))
+                if drip: time.sleep(drip)
+                chunk({"content": word if i == 0 else " " + word})
+            chunk({}, "length" if cut else "stop")
+            if usage: chunk({}, usage=usage, choices=False)
+            self._chunk(b"data: [DONE]\n\n")
+            self._chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):  # the client went away mid-stream
+            self.close_connection = True
+
+    def _chunk(self, data: bytes):
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
 
 
 def serve(port: int = 0, delay_s: float = 0.0) -> ThreadingHTTPServer:

@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping
 from .errors import ConfigError
 
 # %% auto #0
-__all__ = ['SCHEMA', 'ENV_ALIASES', 'parse_bool', 'bounded', 'one_of', 'text', 'matching', 'Settings', 'find_root', 'env_name',
-           'load_settings', 'tracking_uri']
+__all__ = ['SCHEMA', 'TASK_SCHEMA', 'ENV_ALIASES', 'parse_bool', 'bounded', 'one_of', 'text', 'optional', 'items', 'regex',
+           'matching', 'Settings', 'find_root', 'env_name', 'load_settings', 'tracking_uri']
 
-# %% ../nbs/api/01_config.ipynb #e85d3ce7
+# %% ../nbs/api/01_config.ipynb #c93a4b00
 def parse_bool(text: str) -> bool:
     "Parse `text` as a boolean: true/false, yes/no, on/off, 1/0."
     value = text.strip().lower()
@@ -51,6 +51,22 @@ def text(value: str) -> str:
     if not value.strip(): raise ValueError("expected a non-empty value")
     return value.strip()
 
+def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    "A parser that reads an empty value as None and any other with `parse`."
+    return lambda value: parse(value) if value.strip() else None
+
+def items(value: str) -> tuple[str, ...]:
+    "Parse a comma-separated list of non-empty items."
+    parts = tuple(part.strip() for part in value.split(","))
+    if not all(parts): raise ValueError("expected a comma-separated list with no empty item")
+    return parts
+
+def regex(value: str) -> str:
+    "Parse a regular expression."
+    try: re.compile(value.strip())
+    except re.error as e: raise ValueError(f"expected a regular expression ({e})") from None
+    return value.strip()
+
 def matching(pattern: str, what: str) -> Callable[[str], str]:
     "A parser for strings that match the regular expression `pattern` whole, described to users as `what`."
     def parse(value: str) -> str:
@@ -58,7 +74,7 @@ def matching(pattern: str, what: str) -> Callable[[str], str]:
         return value.strip()
     return parse
 
-# %% ../nbs/api/01_config.ipynb #d0ca3c3d
+# %% ../nbs/api/01_config.ipynb #098a9715
 _TAG = r"(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # an OCI tag, never `latest`
 _IMAGE = r"([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"  # no tag
 _PINNED = rf"{_IMAGE}:{_TAG}(@sha256:[0-9a-f]{{64}})?"
@@ -73,7 +89,16 @@ def _store(value: str) -> str:
         raise ValueError("an in-memory store keeps nothing; give a file, such as sqlite:///mlflow.db")
     return uri
 
-# %% ../nbs/api/01_config.ipynb #9875e1b2
+def _models(value: str) -> tuple[str, ...]:
+    "A fallback chain: model specs (local[:PATH], openai[:MODEL], fake[:NAME]), tried in the order written."
+    chain = items(value)
+    for spec in chain:
+        if spec.partition(":")[0] not in ("local", "openai", "fake"):
+            raise ValueError(f"{spec!r} is not a model; expected local[:PATH], openai[:MODEL] or fake[:NAME], "
+                             "comma-separated")
+    return chain
+
+# %% ../nbs/api/01_config.ipynb #56216831
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -100,8 +125,16 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                  "enabled": (parse_bool, "true")},
     "limits": {"monthly_token_budget": (bounded(int, 1), "50000000"), "store": (one_of("memory", "redis"), "memory"),
                "rate_per_minute": (bounded(int, 1, 1_000_000), "60"), "burst": (bounded(int, 0, 1_000_000), "0"),
-               "degrade_at": (bounded(float, 0, 1), "0.9"), "on_store_error": (one_of("closed", "open"), "closed"),
-               "redis_url": (matching(r"rediss?://\S+", "a redis:// or rediss:// URL"), "redis://127.0.0.1:6379/0")},
+               "degrade_at": (bounded(float, 0, 1), "0.9"), "degrade_to": (optional(_models), ""),
+               "on_store_error": (one_of("closed", "open"), "closed"),
+               "redis_url": (matching(r"rediss?://\S+", "a redis:// or rediss:// URL"), "redis://127.0.0.1:6379/0"),
+               "redis_prefix": (matching(r"[A-Za-z0-9_.-]{1,64}", "letters, digits, _ . - (at most 64)"),
+                                "llmops-wb")},
+    "serve": {"host": (text, "127.0.0.1"), "port": (bounded(int, 1, 65535), "8000"),
+              "workers": (bounded(int, 1, 64), "1"), "models": (optional(_models), ""),
+              "deadline_s": (bounded(float, 0.1, 3600), "60"), "stall_s": (bounded(float, 0.1, 600), "15"),
+              "max_body_bytes": (bounded(int, 1024, 16 * 2**20), "65536"),
+              "capture_content": (parse_bool, "false")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
                "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),
                          "ghcr.io/llmops-wb/llmops-wb"),
@@ -126,7 +159,18 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                "error_rate": (bounded(float, 0.001, 1), "0.05")},
 }
 
-# %% ../nbs/api/01_config.ipynb #8635e919
+# %% ../nbs/api/01_config.ipynb #fa97567d
+TASK_SCHEMA: dict[str, tuple[Callable[[str], Any], str]] = {
+    "models": (optional(_models), ""), "max_tokens": (optional(bounded(int, 1, 32768)), ""),
+    "banned": (optional(items), ""), "must_match": (optional(regex), ""), "must_not_match": (optional(regex), ""),
+    "json_schema": (optional(text), ""), "min_chars": (bounded(int, 0), "0"), "max_chars": (bounded(int, 0), "0"),
+    "content_filter": (parse_bool, "true"), "toxicity_threshold": (bounded(float, 0, 1), "0.7"),
+    "on_guard_error": (one_of("closed", "open"), "closed"), "fallback_on_guard": (parse_bool, "false"),
+    "fallback_on_refusal": (parse_bool, "false"), "redact": (parse_bool, "false"),
+}
+_TASK_SECTION = re.compile(r"task\.([a-z][a-z0-9_-]*)")
+
+# %% ../nbs/api/01_config.ipynb #b1fc291e
 @dataclass(frozen=True)
 class Settings:
     "The workbench's settings, typed; `root` is the folder relative paths are taken from."
@@ -134,6 +178,7 @@ class Settings:
     values: dict[str, dict[str, Any]]
     prices: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # "section.key" -> where its value came from
+    task_values: dict[str, dict[str, Any]] = field(default_factory=dict)  # the [task.<name>] sections
 
     def __getitem__(self, key: str) -> Any:
         "The value of `key`, written as `section.key`."
@@ -143,6 +188,10 @@ class Settings:
     def path(self, key: str) -> Path:
         "The setting `key` as a path, relative to the project root unless absolute."
         return (self.root / self[key]).resolve()
+
+    def task(self, name: str) -> dict[str, Any]:
+        "The settings of the task `name`: its `[task.<name>]` section over the defaults."
+        return self.task_values.get(name) or {key: parse(raw) for key, (parse, raw) in TASK_SCHEMA.items()}
 
 # %% ../nbs/api/01_config.ipynb #3fa633a0
 def find_root(start: Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -169,7 +218,7 @@ def _checked(parse: Callable[[str], Any], raw: str, where: str) -> Any:
     try: return parse(raw)
     except ValueError as e: raise ConfigError(f"{where}: {raw!r} is not valid: {e}", hint=f"fix {where}") from None
 
-# %% ../nbs/api/01_config.ipynb #4c5c1a3d
+# %% ../nbs/api/01_config.ipynb #10958953
 ENV_ALIASES = {"MAX_TOKENS_PER_REQUEST": "model.max_tokens", "MONTHLY_TOKEN_BUDGET": "limits.monthly_token_budget"}
 
 def env_name(section: str, key: str) -> str:
@@ -180,9 +229,18 @@ def _check_names(ini: configparser.ConfigParser, ini_path: Path, environ: Mappin
     "Refuse unknown sections and keys in `ini`, and unknown `LLMOPS_WB_` variables in `environ`: typos, mostly."
     for section in ini.sections():
         if section == "prices": continue
+        if section.startswith("task."):
+            if not _TASK_SECTION.fullmatch(section):
+                raise ConfigError(f"{ini_path} [{section}]: not a task name",
+                                  hint="name the section [task.<name>], <name> as in prompts/<name>/")
+            for key in ini[section]:
+                if key not in TASK_SCHEMA:
+                    raise ConfigError(f"{ini_path} [{section}] {key}: unknown setting",
+                                      hint=f"known keys in a task section: {', '.join(TASK_SCHEMA)}")
+            continue
         if section not in SCHEMA:
             raise ConfigError(f"{ini_path} [{section}]: unknown section",
-                              hint=f"known sections: {', '.join([*SCHEMA, 'prices'])}")
+                              hint=f"known sections: {', '.join([*SCHEMA, 'prices', 'task.<name>'])}")
         for key in ini[section]:
             if key not in SCHEMA[section]:
                 raise ConfigError(f"{ini_path} [{section}] {key}: unknown setting",
@@ -193,7 +251,7 @@ def _check_names(ini: configparser.ConfigParser, ini_path: Path, environ: Mappin
             raise ConfigError(f"environment {name}: unknown setting",
                               hint="settings are LLMOPS_WB_<SECTION>_<KEY>, e.g. LLMOPS_WB_EVALUATE_THRESHOLD")
 
-# %% ../nbs/api/01_config.ipynb #27340928
+# %% ../nbs/api/01_config.ipynb #df06d639
 def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.environ,
                   flags: Mapping[str, Any] | None = None, flag_names: Mapping[str, str] | None = None) -> Settings:
     "Load settings.ini under `root`, then `environ`, then `flags` (`{'section.key': value}`, named by `flag_names`)."
@@ -224,7 +282,10 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] = os.envi
         values[section][name] = _checked(SCHEMA[section][name][0], str(value), flag)
         sources[key] = flag
     prices = dict(ini["prices"]) if ini.has_section("prices") else {}
-    return Settings(root=root, values=values, prices=prices, sources=sources)
+    tasks = {section[5:]: {key: _checked(parse, ini[section].get(key, default), f"{ini_path.name} [{section}] {key}")
+                           for key, (parse, default) in TASK_SCHEMA.items()}
+             for section in ini.sections() if section.startswith("task.")}
+    return Settings(root=root, values=values, prices=prices, sources=sources, task_values=tasks)
 
 # %% ../nbs/api/01_config.ipynb #0d890296
 def tracking_uri(settings: Settings) -> str:

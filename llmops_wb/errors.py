@@ -6,9 +6,9 @@
 __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 'VersionRefError', 'PromptNotFoundError',
            'PromptFileError', 'MissingVariableError', 'DatasetError', 'ProviderError', 'ProviderTimeoutError',
            'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError', 'RunNotFoundError',
-           'ReleaseError', 'StageConflictError', 'DeployError', 'LimitsUnavailableError']
+           'ReleaseError', 'StageConflictError', 'DeployError', 'LimitsUnavailableError', 'RequestError']
 
-# %% ../nbs/api/00_errors.ipynb #27cafde7
+# %% ../nbs/api/00_errors.ipynb #7e5c982d
 # The workbench's exceptions:
 #
 #     WorkbenchError              anything the workbench raises on purpose
@@ -30,7 +30,8 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
 #     ├── ReleaseError            a promotion, rollback or registry sync that is refused         (exit 2)
 #     │   └── StageConflictError  another promotion of the task moved the stages first           (exit 1)
 #     ├── DeployError             manifests that cannot be rendered from the stages              (exit 2)
-#     └── LimitsUnavailableError  the shared limits store (Redis) cannot be reached               (exit 1)
+#     ├── LimitsUnavailableError  the shared limits store (Redis) cannot be reached               (exit 1)
+#     └── RequestError            a request to the service that is refused; `status` is its HTTP status
 
 # %% ../nbs/api/00_errors.ipynb #3b58591e
 class WorkbenchError(Exception):
@@ -97,7 +98,7 @@ class RunNotFoundError(TrackingError):
     "A run named by id, id prefix or prompt ref that the store does not hold."
     exit_code = 2
 
-# %% ../nbs/api/00_errors.ipynb #6c967b97
+# %% ../nbs/api/00_errors.ipynb #5301eb37
 class ReleaseError(WorkbenchError):
     "A promotion, rollback or registry sync that is refused; the stages are left as they were."
     exit_code = 2
@@ -109,3 +110,8 @@ class DeployError(WorkbenchError):
     exit_code = 2
 class LimitsUnavailableError(WorkbenchError):
     "The store of the rate limits and token budget cannot be reached, and the settings say to fail closed."
+class RequestError(WorkbenchError):
+    "A request the service refuses: `status` is its HTTP status, `field` the part of the request at fault."
+    exit_code = 2
+    def __init__(self, message: str, status: int = 422, field: str | None = None, hint: str | None = None, **details):
+        super().__init__(message, hint, status=status, field=field, **details)

@@ -35,36 +35,41 @@ def next_month_s(now: float) -> float:
     start = datetime(day.year + day.month // 12, day.month % 12 + 1, 1, tzinfo=timezone.utc)
     return start.timestamp() - now
 
-# %% ../nbs/api/11_limits.ipynb #d3e7b4ac
+# %% ../nbs/api/11_limits.ipynb #a6b27fa7
 @dataclass(frozen=True)
 class Admission:
     "Whether a request may call a model, why not, when to retry, and what it reserved."
     admitted: bool
-    limit: str = ""  # rate or budget, when refused
+    limit: str = ""  # rate, budget or degraded, when refused
     retry_after_s: float = 0.0
     month: str = ""
     reserved: int = 0
-    budget_share: float = 0.0
+    spent: int = 0  # the month's tokens, this reservation included
     counted: bool = True  # False when the store was down and the settings say to fail open
     member: str = ""  # the request's entry in its caller's window
 
 class Limits(Protocol):
     "Where the rate windows and the budget live: this process, or Redis."
-    def admit(self, caller: str, tokens: int, now: float | None = None) -> Admission: ...
-    def settle(self, admission: Admission, used: int) -> None: ...
+    blocking: bool  # whether admit and settle wait on a network store
+    budget: int
+    rate: int
+    def admit(self, caller: str, tokens: int, now: float | None = None, ceiling: float = 1.0) -> Admission: ...
+    def settle(self, admission: Admission, used: int) -> int | None: ...
     def spent(self, now: float | None = None) -> int: ...
 
-# %% ../nbs/api/11_limits.ipynb #38349901
+# %% ../nbs/api/11_limits.ipynb #63884de0
 class MemoryLimits:
     "The rate windows and monthly budget of one process."
+    blocking = False
+
     def __init__(self, rate_per_minute: int, monthly_budget: int, burst: int = 0, window_s: float = 60.0):
         self.rate, self.budget, self.burst, self.window_s = rate_per_minute, monthly_budget, burst, window_s
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._spent: dict[str, int] = defaultdict(int)
-        self._lock = threading.Lock()
+        self._lock, self._sweep_at = threading.Lock(), 1024
 
-    def admit(self, caller: str, tokens: int, now: float | None = None) -> Admission:
-        "Admit a request of `caller` that may use `tokens`, or say which limit refuses it and until when."
+    def admit(self, caller: str, tokens: int, now: float | None = None, ceiling: float = 1.0) -> Admission:
+        "Admit a request of `caller` that may use `tokens` up to `ceiling` of the budget, or say what refuses it."
         now = time.time() if now is None else now
         month = month_of(now)
         with self._lock:
@@ -72,26 +77,37 @@ class MemoryLimits:
             while window and window[0] <= now - self.window_s: window.popleft()
             if len(window) >= self.rate + self.burst:
                 return Admission(False, "rate", window[0] + self.window_s - now, month)
-            if self._spent[month] + tokens > self.budget:
-                return Admission(False, "budget", next_month_s(now), month)
+            after = self._spent[month] + tokens
+            if after > self.budget * min(ceiling, 1.0):
+                return Admission(False, "budget" if after > self.budget else "degraded", next_month_s(now), month)
             window.append(now)
-            self._spent[month] += tokens
-            return Admission(True, month=month, reserved=tokens, budget_share=self._spent[month] / self.budget)
+            self._spent[month] = after
+            if len(self._windows) > self._sweep_at: self._sweep(now)
+            return Admission(True, month=month, reserved=tokens, spent=after)
 
-    def settle(self, admission: Admission, used: int) -> None:
-        "Replace what `admission` reserved by the `used` tokens."
-        if not admission.admitted or not admission.counted: return
-        with self._lock: self._spent[admission.month] += used - admission.reserved
+    def _sweep(self, now: float) -> None:
+        "Forget the callers with nothing left in their window, so that many one-off callers do not pile up."
+        for caller in [c for c, w in self._windows.items() if not w or w[-1] <= now - self.window_s]:
+            del self._windows[caller]
+        self._sweep_at = max(1024, 2 * len(self._windows))
+
+    def settle(self, admission: Admission, used: int) -> int | None:
+        "Replace what `admission` reserved by the `used` tokens; the month's new total."
+        if not admission.admitted or not admission.counted: return None
+        with self._lock:
+            self._spent[admission.month] += used - admission.reserved
+            return self._spent[admission.month]
 
     def spent(self, now: float | None = None) -> int:
         "Tokens spent or reserved in the month of `now`."
         return self._spent[month_of(time.time() if now is None else now)]
 
-# %% ../nbs/api/11_limits.ipynb #d1b2f732
+# %% ../nbs/api/11_limits.ipynb #2991cc24
 _ADMIT = """
 local now = tonumber(ARGV[1])
 if now < 0 then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local window, limit, tokens, budget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ceiling = tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -99,6 +115,7 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
 end
 local spent = tonumber(redis.call('GET', KEYS[2]) or '0')
 if spent + tokens > budget then return {0, 'budget', 0, spent, now} end
+if spent + tokens > ceiling then return {0, 'degraded', 0, spent, now} end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 spent = redis.call('INCRBY', KEYS[2], tokens)
@@ -106,9 +123,11 @@ redis.call('EXPIRE', KEYS[2], 40 * 86400)
 return {1, '', 0, spent, now}
 """
 
-# %% ../nbs/api/11_limits.ipynb #d6245e86
+# %% ../nbs/api/11_limits.ipynb #f5d0ab75
 class RedisLimits:
     "The rate windows and monthly budget in Redis, shared by every replica; each admission is one atomic script."
+    blocking = True
+
     def __init__(self, url: str, rate_per_minute: int, monthly_budget: int, burst: int = 0, window_s: float = 60.0,
                  fail_open: bool = False, prefix: str = "llmops-wb", timeout_s: float = 0.5):
         import redis
@@ -124,10 +143,10 @@ class RedisLimits:
                                          "to serve requests uncounted while it is down")
         _log.warning("limits store %s unreachable; %s not counted", self.url, what)
 
-# %% ../nbs/api/11_limits.ipynb #8aa3509c
+# %% ../nbs/api/11_limits.ipynb #f0e40b7b
 @patch
-def admit(self: RedisLimits, caller: str, tokens: int, now: float | None = None) -> Admission:
-    "Admit a request of `caller` that may use `tokens`, atomically across every replica."
+def admit(self: RedisLimits, caller: str, tokens: int, now: float | None = None, ceiling: float = 1.0) -> Admission:
+    "Admit a request of `caller` that may use `tokens` up to `ceiling` of the budget, atomically across replicas."
     import redis
     member = uuid.uuid4().hex
     now_ms = -1 if now is None else int(round(now * 1000))
@@ -135,7 +154,8 @@ def admit(self: RedisLimits, caller: str, tokens: int, now: float | None = None)
     keys = [f"{self.prefix}:rate:{caller}", f"{self.prefix}:budget:{month}"]
     try:
         ok, limit, retry_ms, spent, now_ms = self._admit(
-            keys, [now_ms, int(self.window_s * 1000), self.rate + self.burst, member, tokens, self.budget])
+            keys, [now_ms, int(self.window_s * 1000), self.rate + self.burst, member, tokens, self.budget,
+                   int(self.budget * min(ceiling, 1.0))])
     except (redis.ConnectionError, redis.TimeoutError) as e:
         self._down(e, "the request")
         return Admission(True, month=month, reserved=tokens, counted=False)
@@ -143,25 +163,27 @@ def admit(self: RedisLimits, caller: str, tokens: int, now: float | None = None)
     if not ok:
         retry = retry_ms / 1000 if limit == "rate" else next_month_s(now_ms / 1000)
         return Admission(False, limit, retry, month)
-    return Admission(True, month=month, reserved=tokens, budget_share=spent / self.budget, member=member)
+    return Admission(True, month=month, reserved=tokens, spent=spent, member=member)
 
 @patch
-def settle(self: RedisLimits, admission: Admission, used: int) -> None:
-    "Replace what `admission` reserved by the `used` tokens."
+def settle(self: RedisLimits, admission: Admission, used: int) -> int | None:
+    "Replace what `admission` reserved by the `used` tokens; the month's new total."
     import redis
-    if not admission.admitted or not admission.counted: return
-    try: self._redis.incrby(f"{self.prefix}:budget:{admission.month}", used - admission.reserved)
+    if not admission.admitted or not admission.counted: return None
+    try: return int(self._redis.incrby(f"{self.prefix}:budget:{admission.month}", used - admission.reserved))
     except (redis.ConnectionError, redis.TimeoutError) as e: self._down(e, "the settlement")
+    return None
 
 @patch
 def spent(self: RedisLimits, now: float | None = None) -> int:
     "Tokens spent or reserved in the month of `now`."
     return int(self._redis.get(f"{self.prefix}:budget:{month_of(time.time() if now is None else now)}") or 0)
 
-# %% ../nbs/api/11_limits.ipynb #27cbe3a7
+# %% ../nbs/api/11_limits.ipynb #4879f991
 def limits_from_settings(settings: Settings) -> Limits:
     "The limits `settings` configure: in this process, or in Redis at `[limits] redis_url`."
     common = dict(rate_per_minute=settings["limits.rate_per_minute"], burst=settings["limits.burst"],
                   monthly_budget=settings["limits.monthly_token_budget"])
     if settings["limits.store"] == "memory": return MemoryLimits(**common)
-    return RedisLimits(settings["limits.redis_url"], fail_open=settings["limits.on_store_error"] == "open", **common)
+    return RedisLimits(settings["limits.redis_url"], fail_open=settings["limits.on_store_error"] == "open",
+                       prefix=settings["limits.redis_prefix"], **common)

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Iterable
 
 # %% auto #0
-__all__ = ['LATENCY_BUCKETS', 'STATUSES', 'FALLBACK_REASONS', 'OTHER', 'label', 'Metrics', 'record_request', 'metrics_text',
-           'tracer_provider', 'model_span_attributes', 'content_attributes']
+__all__ = ['LATENCY_BUCKETS', 'STATUSES', 'FALLBACK_REASONS', 'OTHER', 'label', 'Metrics', 'record_request', 'record_usage',
+           'record_guards', 'metrics_text', 'tracer_provider', 'model_span_attributes', 'content_attributes']
 
-# %% ../nbs/api/13_telemetry.ipynb #78162e0b
+# %% ../nbs/api/13_telemetry.ipynb #8af7550e
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
-STATUSES = ("ok", "invalid", "rate_limited", "over_budget", "blocked", "model_error", "unavailable", "error")
+STATUSES = ("ok", "invalid", "rate_limited", "over_budget", "blocked", "model_error", "unavailable", "cancelled",
+            "error")
 FALLBACK_REASONS = ("timeout", "rate_limited", "server_error", "rejected", "invalid", "error")
 OTHER = "other"
 
@@ -23,13 +24,14 @@ def label(value: str | None, allowed: Iterable[str]) -> str:
     "`value` when it is one of `allowed`, else `other`: a label value never comes from outside the fixed set."
     return value if value in set(allowed) else OTHER
 
-# %% ../nbs/api/13_telemetry.ipynb #a8d6b66c
+# %% ../nbs/api/13_telemetry.ipynb #42e9d676
 @dataclass
 class Metrics:
     "The service's Prometheus collectors, labelled only with values from the configured sets."
     tasks: tuple[str, ...]
     models: tuple[str, ...]
     versions: tuple[str, ...]
+    guards: tuple[str, ...] = ()
 
     def __post_init__(self):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -38,6 +40,8 @@ class Metrics:
         self.latency = Histogram("llm_latency_seconds", "Time to answer a request, model calls and guards included",
                                  call, buckets=LATENCY_BUCKETS, registry=r)
         self.tokens = Counter("llm_tokens_total", "Tokens by direction", ("direction", *call), registry=r)
+        self.estimated = Counter("llm_tokens_estimated_total", "The part of llm_tokens_total counted by the service "
+                                 "because the model reported no usage", ("direction", *call), registry=r)
         self.cost = Counter("llm_cost_usd_total", "Cost of the model calls in US dollars", call, registry=r)
         self.requests = Counter("llm_requests_total", "Requests by how they ended", ("task", "status"), registry=r)
         self.violations = Counter("llm_guardrail_violations_total", "Outputs a guard failed", ("task", "guard"),
@@ -45,21 +49,36 @@ class Metrics:
         self.fallbacks = Counter("llm_fallbacks_total", "Moves to the next model of a chain", ("task", "reason"),
                                  registry=r)
         self.budget = Gauge("llm_budget_remaining_tokens", "Tokens left in this month's budget", registry=r,
-                            multiprocess_mode="min")
+                            multiprocess_mode="livemin")
 
-# %% ../nbs/api/13_telemetry.ipynb #9380e7ae
+# %% ../nbs/api/13_telemetry.ipynb #ebbb2f03
 def _call(metrics: Metrics, task: str, model: str, version: str) -> tuple[str, str, str]:
     return label(task, metrics.tasks), label(model, metrics.models), label(version, metrics.versions)
 
 def record_request(metrics: Metrics, task: str, model: str, version: str, status: str, seconds: float,
-                   tokens_in: int = 0, tokens_out: int = 0, cost_usd: float | None = None) -> None:
-    "Count one request of `task` that ended with `status` after `seconds`, with its tokens and cost."
+                   tokens_in: int = 0, tokens_out: int = 0, cost_usd: float | None = None,
+                   estimated: bool = False) -> None:
+    "Count one request of `task` that ended with `status` after `seconds`, with its tokens (`estimated`?) and cost."
     call = _call(metrics, task, model, version)
     metrics.requests.labels(call[0], label(status, STATUSES)).inc()
     metrics.latency.labels(*call).observe(seconds)
-    if tokens_in: metrics.tokens.labels("input", *call).inc(tokens_in)
-    if tokens_out: metrics.tokens.labels("output", *call).inc(tokens_out)
+    record_usage(metrics, task, model, version, tokens_in, tokens_out, cost_usd, estimated)
+
+def record_usage(metrics: Metrics, task: str, model: str, version: str, tokens_in: int, tokens_out: int,
+                 cost_usd: float | None = None, estimated: bool = False) -> None:
+    "Count the tokens and cost of one model call of `task`; `estimated` when the service counted them itself."
+    call = _call(metrics, task, model, version)
+    for direction, n in (("input", tokens_in), ("output", tokens_out)):
+        if not n: continue
+        metrics.tokens.labels(direction, *call).inc(n)
+        if estimated: metrics.estimated.labels(direction, *call).inc(n)
     if cost_usd: metrics.cost.labels(*call).inc(cost_usd)
+
+def record_guards(metrics: Metrics, task: str, failed: Iterable[str], fallbacks: Iterable[str]) -> None:
+    "Count the guards that failed an output of `task`, and the reasons its chain moved to another model."
+    for guard in failed: metrics.violations.labels(label(task, metrics.tasks), label(guard, metrics.guards)).inc()
+    for reason in fallbacks:
+        metrics.fallbacks.labels(label(task, metrics.tasks), label(reason, FALLBACK_REASONS)).inc()
 
 # %% ../nbs/api/13_telemetry.ipynb #e9bcb979
 def metrics_text(metrics: Metrics) -> bytes:

@@ -8,14 +8,15 @@ from conftest import base_url
 
 from llmops_wb.cost import Price, call_cost
 from llmops_wb.errors import InvalidRequestError, ProviderServerError, ProviderTimeoutError, RateLimitedError
-from llmops_wb.providers import OpenAIProvider
+from llmops_wb.providers import OpenAIProvider, RetryPolicy, call_with_retries
 
 
-def complete(stub, model: str, prompt: str, max_tokens: int, **kwargs):
-    "One call to `model` on the stub, with the client closed afterwards."
+def complete(stub, model: str, prompt: str, max_tokens: int, attempts: int = 1, **kwargs):
+    "One call to `model` on the stub (with retries, in `attempts` in all), with the client closed afterwards."
     provider = OpenAIProvider(model, environ={"OPENAI_BASE_URL": base_url(stub)}, **kwargs)
     async def call():
-        try: return await provider.complete(prompt, max_tokens=max_tokens)
+        try: return (await call_with_retries(provider, prompt, RetryPolicy(attempts, backoff_s=0.01),
+                                             max_tokens=max_tokens))[0]
         finally: await provider.aclose()
     return asyncio.run(call())
 
@@ -42,7 +43,7 @@ def test_missing_usage_is_reported_as_none(stub):
                                                 (503, ProviderServerError, 3)])
 def test_faults_map_to_errors_and_only_retryable_ones_retry(stub, status, error, calls):
     with pytest.raises(error) as raised:
-        complete(stub, f"status-{status}", "hi", 5, max_retries=2)
+        complete(stub, f"status-{status}", "hi", 5, attempts=3)
     assert f"HTTP {status}" in str(raised.value)
     assert stub.RequestHandlerClass.counts[f"status-{status}"] == calls
     assert raised.value.retryable is (status != 400)
@@ -50,4 +51,4 @@ def test_faults_map_to_errors_and_only_retryable_ones_retry(stub, status, error,
 
 def test_a_model_that_does_not_answer_times_out(stub):
     with pytest.raises(ProviderTimeoutError, match="no answer within the timeout"):
-        complete(stub, "sleep-3", "hi", 5, timeout_s=0.3, max_retries=0)
+        complete(stub, "sleep-3", "hi", 5, timeout_s=0.3)
