@@ -11,9 +11,10 @@ import local_overhead  # noqa: E402
 import release  # noqa: E402
 import runner_stub  # noqa: E402
 import scorer  # noqa: E402
+import serve_overhead  # noqa: E402
 
 results = {"cli_start": cli_start.main(), "runner_stub": runner_stub.main(), "scorer": scorer.main(),
-           "local_overhead": local_overhead.main(), "release": release.main()}
+           "local_overhead": local_overhead.main(), "release": release.main(), "serve_overhead": serve_overhead.main()}
 out = Path(__file__).parent / "results"
 out.mkdir(exist_ok=True)
 (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -1,10 +1,12 @@
 """The rendered deploy/ folder: every manifest against the Kubernetes schemas (kubernetes-validate, strict) or its
-CRD's schema (tests/k8s/validate.mjs), the alert rules with promtool, and the stages they must pin."""
+CRD's schema (tests/k8s/validate.mjs), the alert rules and the dashboard's queries with promtool, and the stages they
+must pin."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,8 +16,9 @@ import pytest
 import yaml
 
 from llmops_wb.config import load_settings
-from llmops_wb.deploy import TaskRelease, render, write
+from llmops_wb.deploy import TaskRelease, dashboard, render, write
 from llmops_wb.errors import DeployError
+from llmops_wb.telemetry import Metrics
 
 K8S = Path(__file__).resolve().parent / "k8s"
 KUBERNETES = "1.32.0"
@@ -205,6 +208,142 @@ def test_alert_thresholds_come_from_settings(root: Path):
     assert "alertname: LLMLatencyP99High" not in failed
 
 
+# -- the dashboard: queries that parse, read the service's metrics and compute what their panels say -------------------
+
+GRAFANA = {"$__rate_interval": "5m", "$__range": "1d", "$task": ".*", "$prompt_version": ".*"}  # all selected
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"}
+SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum")}
+
+
+def promql(expr: str) -> str:
+    "`expr` as Prometheus runs it once Grafana has filled in its variables."
+    for variable, value in GRAFANA.items(): expr = expr.replace(variable, value)
+    assert "$" not in expr, f"a Grafana variable is left in {expr}"
+    return expr
+
+
+def queries(board: dict) -> dict[str, str]:
+    "Every panel query of `board` by a recording-rule name, dashboard:<panel title in snake case>:<refId>."
+    named = {f"dashboard:{re.sub(r'[^a-z0-9]+', '_', p['title'].lower()).strip('_')}:{t['refId']}": t["expr"]
+             for p in board["panels"] for t in p.get("targets", [])}
+    assert len(named) == sum(len(p.get("targets", [])) for p in board["panels"]), "two queries share a name"
+    return named
+
+
+def variable_queries(board: dict) -> dict[str, str]:
+    "The series each query variable of `board` lists its values from, as PromQL grouped by the label it lists."
+    found = {}
+    for variable in board["templating"]["list"]:
+        if variable["type"] != "query": continue
+        selector, label = re.fullmatch(r"label_values\((.+), *(\w+)\)", variable["definition"]).groups()
+        found[f"dashboard:variable_{variable['name']}"] = f"group by ({label}) ({selector})"
+    return found
+
+
+def write_dashboard_rules(board: dict, out: Path) -> int:
+    "Write every query of `board` as a recording rule into out/dashboard.rules.yaml; return how many."
+    rules = [{"record": name, "expr": promql(expr)}
+             for name, expr in (queries(board) | variable_queries(board)).items()]
+    (out / "dashboard.rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]},
+                                                             sort_keys=False, width=4096))
+    return len(rules)
+
+
+def metric_names(expr: str) -> set[str]:
+    "The metric names PromQL `expr` reads: what is left once strings, matchers, ranges, groupings and calls are gone."
+    bare = re.sub(r'"[^"]*"|\{[^}]*\}|\[[^\]]*\]', "", expr)
+    bare = re.sub(r"\b(by|without|on|ignoring|group_left|group_right) *\([^)]*\)", "", bare)
+    return set(re.findall(r"(?<![\w:.])[A-Za-z_:][\w:]*\b(?! *\()", bare)) - PROMQL_WORDS
+
+
+def exported_metrics() -> dict[str, set[str]]:
+    "The names each metric of telemetry.Metrics is scraped under, by metric."
+    families = Metrics((), (), ()).registry.collect()
+    return {f.name: {f.name + suffix for suffix in SUFFIXES[f.type]} for f in families}
+
+
+def rendered_dashboard(root: Path, **deploy) -> tuple[Path, dict]:
+    "Render and write deploy/ with `deploy` settings; the folder and the dashboard it holds."
+    out = root / "deploy"
+    write(render(SHAPES["canary"], settings_of(root, **deploy)), out)
+    return out, json.loads((out / "grafana-dashboard.json").read_text())
+
+
+def test_dashboard_queries_parse(root: Path):
+    out, board = rendered_dashboard(root)
+    count = write_dashboard_rules(board, out)
+    assert count == 18  # 16 panel queries and 2 variables
+    checked = promtool("check", "rules", "dashboard.rules.yaml", cwd=out)
+    assert checked.returncode == 0 and f"SUCCESS: {count} rules found" in checked.stdout, \
+        checked.stdout + checked.stderr
+
+
+def test_a_broken_dashboard_query_fails_the_check(root: Path):
+    out, board = rendered_dashboard(root)
+    ratio = next(p for p in board["panels"] if p["title"] == "Error ratio")["targets"][0]
+    ratio["expr"] = ratio["expr"].replace("(sum by (task)", "(sum by task", 1)
+    write_dashboard_rules(board, out)
+    checked = promtool("check", "rules", "dashboard.rules.yaml", cwd=out)
+    failed = checked.stdout + checked.stderr
+    assert checked.returncode != 0 and "dashboard:error_ratio:A" in failed and "parse" in failed, failed
+
+
+def test_dashboard_reads_the_metrics_the_service_exports(root: Path):
+    "Every name the dashboard queries is one telemetry.Metrics exports, and every metric it exports has a panel."
+    board = dashboard(settings_of(root))
+    exported = exported_metrics()
+    names = set().union(*exported.values())
+    read = {name for expr in queries(board).values() for name in metric_names(expr)}
+    listed = {name for expr in variable_queries(board).values() for name in metric_names(expr)}
+    assert read and read <= names, f"not exported: {read - names}"
+    assert listed and listed <= names, f"not exported: {listed - names}"
+    assert [metric for metric, scraped in exported.items() if not scraped & read] == []
+
+    # the check sees a misspelt metric, and not a function, keyword, label or Grafana variable
+    misspelt = 'sum by (le) (rate(llm_latency_second_bucket{task=~"$task"}[$__rate_interval])) or on (le) vector(0)'
+    assert metric_names(misspelt) == {"llm_latency_second_bucket"}
+
+
+def test_dashboard_queries_compute_what_their_panels_say(root: Path):
+    "tests/k8s/dashboard.test.yaml feeds series to the dashboard's queries and to the alerts, and checks their values."
+    out, board = rendered_dashboard(root)
+    write_dashboard_rules(board, out)
+    shutil.copy(K8S / "dashboard.test.yaml", out / "dashboard.test.yaml")
+    checked = promtool("test", "rules", "dashboard.test.yaml", cwd=out)
+    assert checked.returncode == 0 and "SUCCESS" in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_dashboard_thresholds_come_from_settings(root: Path):
+    board = dashboard(settings_of(root, latency_p99_s=8, error_rate=0.01, daily_spend_usd=12))
+    steps = {p["title"]: p["fieldConfig"]["defaults"]["thresholds"]["steps"] for p in board["panels"] if "targets" in p}
+    red_from = {title: s["value"] for title, panel in steps.items() for s in panel[1:] if s["color"] == "red"}
+    assert red_from == {"Latency p50, p95, p99": 8, "Latency by prompt version": 8, "Cost per hour": 0.5,
+                        "Spend, last 24 hours": 12, "Error ratio": 0.01}
+    gauge = next(p for p in board["panels"] if p["title"] == "Token budget left")["fieldConfig"]["defaults"]
+    assert (gauge["max"], gauge["thresholds"]["steps"][1]) == (1000000, {"color": "green", "value": 100000})
+
+
+def test_dashboard_config_map(root: Path):
+    files = render(SHAPES["production"], settings_of(root))
+    [config_map] = objects(files, "grafana-dashboard.yaml")
+    kubernetes_validate.validate(config_map, KUBERNETES, strict=True)
+    assert (config_map["kind"], config_map["metadata"]["name"], config_map["metadata"]["namespace"]) == \
+        ("ConfigMap", "wb-dashboard", "llm-prod")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["data"] == {"llmops-wb.json": files["grafana-dashboard.json"]}
+    board = json.loads(files["grafana-dashboard.json"])
+    assert files["grafana-dashboard.json"] == json.dumps(board, indent=2, sort_keys=True) + "\n"
+    assert (board["uid"], board["title"], board["schemaVersion"]) == ("wb", "llmops-wb: wb", 39)
+    resources = yaml.safe_load(files["kustomization.yaml"])["resources"]
+    assert "grafana-dashboard.yaml" in resources and "grafana-dashboard.json" not in resources
+
+    out = root / "deploy"
+    write(files, out)
+    (out / "grafana-dashboard.json").write_text(json.dumps({"title": "edited in Grafana"}))
+    with pytest.raises(DeployError, match="grafana-dashboard.json was not rendered by llmops-wb"):
+        write(files, out)
+
+
 # -- what the manifests pin -------------------------------------------------------------------------------------------
 
 def test_blue_green_switch(root: Path):
@@ -315,8 +454,9 @@ def test_kustomization_lists_every_manifest(root: Path):
     assert kustomization["namespace"] == "llm-prod"
     manifests = [n for n in files if n.endswith(".yaml") and n not in NOT_OBJECTS]
     assert sorted(kustomization["resources"]) == sorted(manifests)
-    assert sorted(files) == ["Containerfile", "alerts.rules.yaml", "alerts.yaml", "explain.yaml", "kustomization.yaml",
-                             "redis.yaml", "summarize.yaml"]
+    assert sorted(files) == ["Containerfile", "alerts.rules.yaml", "alerts.yaml", "explain.yaml",
+                             "grafana-dashboard.json", "grafana-dashboard.yaml", "kustomization.yaml", "redis.yaml",
+                             "summarize.yaml"]
 
 
 def test_nothing_is_latest(root: Path):
