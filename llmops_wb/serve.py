@@ -298,7 +298,7 @@ async def stream(self: Traced, prompt: str, **params) -> AsyncIterator[str | Com
 @patch
 async def aclose(self: Traced) -> None: pass
 
-# %% ../nbs/api/14_serve.ipynb #20f53dab
+# %% ../nbs/api/14_serve.ipynb #201c4789
 class Service:
     "The serve flow of every pinned task: limits, routing, rendering, the fallback chain, guards, metrics, traces."
     def __init__(self, settings: Settings, plans: Mapping[str, TaskPlan], limits: Limits,
@@ -321,6 +321,9 @@ class Service:
         for provider in self.providers:
             if hasattr(provider, "load"): await asyncio.to_thread(provider.load)
         for plan in self.plans.values(): await run_guards(plan.guards, "ready")
+        try: spent = await asyncio.to_thread(self.limits.spent) if self.limits.blocking else self.limits.spent()
+        except Exception as e: _log.warning("the budget spent so far cannot be read: %s", type(e).__name__)
+        else: self.metrics.budget.set(max(self.limits.budget - spent, 0))  # from the start, not 0 until a request
         self.ready = True
 
 def service_from_settings(settings: Settings, environ: Mapping[str, str] = os.environ, tracing=None) -> Service:
