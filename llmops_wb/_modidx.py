@@ -9,6 +9,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'llmops_wb.app._internal_error': ('api/app.html#_internal_error', 'llmops_wb/app.py'),
                                'llmops_wb.app._invalid': ('api/app.html#_invalid', 'llmops_wb/app.py'),
                                'llmops_wb.app._json': ('api/app.html#_json', 'llmops_wb/app.py'),
+                               'llmops_wb.app._no_route': ('api/app.html#_no_route', 'llmops_wb/app.py'),
                                'llmops_wb.app._refused': ('api/app.html#_refused', 'llmops_wb/app.py'),
                                'llmops_wb.app._routes': ('api/app.html#_routes', 'llmops_wb/app.py'),
                                'llmops_wb.app._sse': ('api/app.html#_sse', 'llmops_wb/app.py'),
