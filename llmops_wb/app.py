@@ -26,17 +26,17 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['RunBody', 'validation_error', 'BodyLimit', 'create_app', 'app_from_env']
 
-# %% ../nbs/api/14a_app.ipynb #30cedc63
+# %% ../nbs/api/14a_app.ipynb #60c59707
 class RunBody(BaseModel):
     "The body of `POST /v1/tasks/{task}/run`."
     model_config = ConfigDict(extra="forbid")
     variables: dict[str, StrictStr | StrictInt | StrictFloat | StrictBool] = Field(default_factory=dict)
     caller: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[!-~]+$")  # printable, no spaces
     priority: Literal["normal", "critical"] = "normal"
-    max_tokens: int | None = Field(None, ge=1)
-    stream: bool = False
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    stream: StrictBool = False
 
-# %% ../nbs/api/14a_app.ipynb #b182fe34
+# %% ../nbs/api/14a_app.ipynb #84218bf2
 def validation_error(error: RequestValidationError) -> tuple[int, dict]:
     "The status and JSON body of a request whose body did not validate."
     errors = error.errors()
@@ -44,10 +44,13 @@ def validation_error(error: RequestValidationError) -> tuple[int, dict]:
         where, why = errors[0]["loc"][-1], errors[0].get("ctx", {}).get("error", "not JSON")
         return 400, {"error": {"type": "invalid_json", "field": "body", "message": f"the body is not valid JSON: "
                                f"{why} at character {where}", "hint": "send a JSON object"}}
+    if errors and errors[0]["loc"] == ("body",) and isinstance(errors[0].get("input"), (bytes, str)):
+        return 400, {"error": {"type": "invalid_json", "field": "body", "message": "the body is not a JSON object "
+                               "sent as JSON", "hint": "send a JSON object with Content-Type: application/json"}}
     fields = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "problem": e["msg"]} for e in errors]
     message = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)
     return 422, {"error": {"type": "invalid_request", "field": fields[0]["field"], "message": message,
-                           "fields": fields}}
+                           "fields": fields, "hint": "see the request's fields in the README, or GET /openapi.json"}}
 
 # %% ../nbs/api/14a_app.ipynb #2d65d418
 class BodyLimit:

@@ -98,7 +98,7 @@ def _models(value: str) -> tuple[str, ...]:
                              "comma-separated")
     return chain
 
-# %% ../nbs/api/01_config.ipynb #56216831
+# %% ../nbs/api/01_config.ipynb #f8da0ada
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -132,7 +132,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                                 "llmops-wb")},
     "serve": {"host": (text, "127.0.0.1"), "port": (bounded(int, 1, 65535), "8000"),
               "workers": (bounded(int, 1, 64), "1"), "models": (optional(_models), ""),
-              "deadline_s": (bounded(float, 0.1, 3600), "60"), "stall_s": (bounded(float, 0.1, 600), "15"),
+              "deadline_s": (bounded(float, 0.1, 3600), "60"), "attempt_s": (bounded(float, 0.1, 3600), "20"),
+              "stall_s": (bounded(float, 0.1, 600), "10"),
               "max_body_bytes": (bounded(int, 1024, 16 * 2**20), "65536"),
               "capture_content": (parse_bool, "false")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
@@ -202,7 +203,7 @@ def find_root(start: Path | None = None, environ: Mapping[str, str] = os.environ
         if (folder / "settings.ini").is_file(): return folder
     return start
 
-# %% ../nbs/api/01_config.ipynb #846c4a79
+# %% ../nbs/api/01_config.ipynb #3f55f240
 def _read_ini(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"), delimiters=("=",),
                                        default_section="\0none")  # a [DEFAULT] section is an unknown section
@@ -210,7 +211,8 @@ def _read_ini(path: Path) -> configparser.ConfigParser:
     if not path.is_file(): return parser
     try: parser.read(path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError) as e:
-        message = str(e).replace(repr(str(path)), "").replace(f"PosixPath({str(path)!r})", "").strip(" :")
+        message = str(e).replace(f"PosixPath({str(path)!r})", "").replace(repr(str(path)), "")
+        message = re.sub(r"\[line\s+(\d+)\]", r"line \1", message.replace("While reading from", "")).strip(" :")
         raise ConfigError(f"{path}: cannot be read as an INI file ({message})", hint="fix the line it names") from None
     return parser
 

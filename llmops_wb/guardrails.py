@@ -103,7 +103,7 @@ class JsonSchemaGuard:
         where = "/".join(str(p) for p in error.absolute_path) if error else ""
         return _verdict(self, error is not None, f"at /{where}: {error.message}" if error else "")
 
-# %% ../nbs/api/10_guardrails.ipynb #f6830632
+# %% ../nbs/api/10_guardrails.ipynb #daa4fdfa
 @dataclass
 class LengthGuard:
     "Fail when the output is shorter than `min_chars` or longer than `max_chars` characters."
@@ -117,8 +117,8 @@ class LengthGuard:
         n = len(text.strip())
         too_long = self.max_chars is not None and n > self.max_chars
         failed = n < self.min_chars or too_long
-        bound = f"at most {self.max_chars}" if too_long else f"at least {self.min_chars}"
-        return _verdict(self, failed, f"{n} characters, {bound} allowed" if failed else "", float(n))
+        bound = f"at most {self.max_chars} allowed" if too_long else f"at least {self.min_chars} required"
+        return _verdict(self, failed, f"{n} characters, {bound}" if failed else "", float(n))
 
 # %% ../nbs/api/10_guardrails.ipynb #fea7cc0e
 @lru_cache(maxsize=1)

@@ -120,7 +120,7 @@ class LocalProvider:
                                       hint="give the path of a GGUF model llama.cpp supports") from None
         return self._llama
 
-# %% ../nbs/api/04_providers.ipynb #dfa98173
+# %% ../nbs/api/04_providers.ipynb #2ce951a4
 @patch
 def complete_blocking(self: LocalProvider, prompt: str, max_tokens: int, temperature: float,
                       seed: int | None) -> Completion:
@@ -152,7 +152,7 @@ async def complete(self: LocalProvider, prompt: str, *, max_tokens: int, tempera
 async def stream(self: LocalProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
                  seed: int | None = None, stall_s: float | None = None) -> AsyncIterator[str | Completion]:
     "Stream the local model's answer token by token from a worker thread, then the whole `Completion`."
-    loop, queue, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
+    loop, queue, stop, prompt_tokens = asyncio.get_running_loop(), asyncio.Queue(), threading.Event(), []
     def produce():
         try:
             llama = self.load()
@@ -161,6 +161,7 @@ async def stream(self: LocalProvider, prompt: str, *, max_tokens: int, temperatu
                                                       max_tokens=max_tokens, temperature=temperature, seed=seed)
                 for chunk in chunks:
                     if stop.is_set(): break
+                    if not prompt_tokens: prompt_tokens.append(llama.n_tokens)  # the prompt, evaluated, is all so far
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             loop.call_soon_threadsafe(queue.put_nowait, None)
         except Exception as e: loop.call_soon_threadsafe(queue.put_nowait, e)
@@ -183,8 +184,9 @@ async def stream(self: LocalProvider, prompt: str, *, max_tokens: int, temperatu
         finally:
             stop.set()
             await asyncio.shield(worker)
-    # llama.cpp streams one token per piece and reports no usage: the input count is left to the caller's estimate
-    yield Completion("".join(pieces), None, len(pieces), perf_counter() - start, self.model, finish)
+    # llama.cpp streams one token per piece and reports no usage; the context held the prompt alone at the first piece
+    yield Completion("".join(pieces), prompt_tokens[0] if prompt_tokens else None, len(pieces), perf_counter() - start,
+                     self.model, finish)
 
 @patch
 async def aclose(self: LocalProvider) -> None:

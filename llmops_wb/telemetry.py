@@ -24,7 +24,7 @@ def label(value: str | None, allowed: Iterable[str]) -> str:
     "`value` when it is one of `allowed`, else `other`: a label value never comes from outside the fixed set."
     return value if value in set(allowed) else OTHER
 
-# %% ../nbs/api/13_telemetry.ipynb #42e9d676
+# %% ../nbs/api/13_telemetry.ipynb #d8771b43
 @dataclass
 class Metrics:
     "The service's Prometheus collectors, labelled only with values from the configured sets."
@@ -49,7 +49,7 @@ class Metrics:
         self.fallbacks = Counter("llm_fallbacks_total", "Moves to the next model of a chain", ("task", "reason"),
                                  registry=r)
         self.budget = Gauge("llm_budget_remaining_tokens", "Tokens left in this month's budget", registry=r,
-                            multiprocess_mode="livemin")
+                            multiprocess_mode="livemostrecent")
 
 # %% ../nbs/api/13_telemetry.ipynb #ebbb2f03
 def _call(metrics: Metrics, task: str, model: str, version: str) -> tuple[str, str, str]:

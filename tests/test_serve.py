@@ -164,6 +164,7 @@ max_retries = 1
 [serve]
 models = openai:bench
 deadline_s = 10
+attempt_s = 5
 stall_s = 0.5
 [task.slow]
 models = openai:sleep-5, openai:bench
@@ -229,6 +230,19 @@ def test_fallback_on_each_fault_that_calls_for_it_and_not_on_a_400(tmp_path: Pat
     for reason, n in (("timeout", 2), ("rate_limited", 1), ("server_error", 1)):
         assert metric(text, "llm_fallbacks_total", reason=reason) == n
     assert metric(text, "llm_fallbacks_total", reason="invalid") == 0
+
+
+def test_a_hanging_model_hands_over_within_its_share_of_the_deadline(tmp_path: Path, stub):
+    "With the per-try timeout far above the chain's deadline, `attempt_s` still leaves time for the next model."
+    project = make_project(tmp_path, "[model]\ntimeout_s = 120\n[serve]\nmodels = openai:sleep-5, openai:bench\n"
+                                     "deadline_s = 10\nattempt_s = 1\n[prices]\nsleep-5 = 0, 0\nbench = 0, 0\n")
+    with serving(project, serve_env(project, stub)) as port:
+        started = time.monotonic()
+        status, body, _ = run(port)
+        elapsed = time.monotonic() - started
+    assert (status, [(a["model"], a["outcome"]) for a in body["attempts"]]) == (200, [("sleep-5", "timeout"),
+                                                                                     ("bench", "ok")])
+    assert 1.0 <= elapsed < 2.0, elapsed
 
 
 @pytest.mark.parametrize("on_store_error", ["closed", "open"])
@@ -386,6 +400,7 @@ def test_bad_requests_over_http(tmp_path: Path, stub):
     ("[serve]\nworkers = 2\n", "2 workers need a shared limits store"),
     ("[task.greet]\nmust_match = (\n", "[task.greet] must_match: '(' is not valid: expected a regular expression"),
     ("[limits]\non_store_error = maybe\n", "expected one of: closed, open"),
+    ("[serve]\nattempt_s = 60\n", "[serve] attempt_s 60 is not below deadline_s 60"),
 ])
 def test_settings_that_do_not_parse_stop_the_start(tmp_path: Path, settings: str, message: str):
     project = make_project(tmp_path, settings + "[prices]\nfake = 0, 0\n")
