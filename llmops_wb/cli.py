@@ -305,7 +305,7 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.execve(sys.executable, command, env)
 
-# %% ../nbs/api/17_cli.ipynb #a1c8ae28
+# %% ../nbs/api/17_cli.ipynb #27322148
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     "Serve the pinned prompt versions over HTTP until interrupted."
     import shutil
@@ -316,10 +316,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"{workers} workers need a shared limits store, and [limits] store is memory: each worker "
                           "would keep a budget and rate limits of its own", hint="set [limits] store = redis")
     service = service_from_settings(settings)
-    with socket.socket() as probe:
-        try: probe.bind((host, port))
-        except OSError as e:
-            raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror}", hint="choose another --port") from None
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family) as probe: probe.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror}", hint="choose another --port") from None
     env = {"LLMOPS_WB_ROOT": str(settings.root)}
     shared = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -329,6 +330,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                          f"{p.pin.canary_weight}%)" if p.pin.canary else "") for t, p in service.plans.items())
     print(f"serving {versions} on http://{host}:{port} with {workers} worker(s) (Ctrl-C stops it)", file=sys.stderr)
     try: uvicorn.run("llmops_wb.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                     limit_concurrency=settings["serve.max_connections"], timeout_keep_alive=5,
                      access_log=args.access_log, log_level="info" if args.verbose else "warning")
     finally:
         if shared: shutil.rmtree(shared, ignore_errors=True)

@@ -74,7 +74,7 @@ def matching(pattern: str, what: str) -> Callable[[str], str]:
         return value.strip()
     return parse
 
-# %% ../nbs/api/01_config.ipynb #098a9715
+# %% ../nbs/api/01_config.ipynb #c1867617
 _TAG = r"(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # an OCI tag, never `latest`
 _IMAGE = r"([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"  # no tag
 _PINNED = rf"{_IMAGE}:{_TAG}(@sha256:[0-9a-f]{{64}})?"
@@ -89,6 +89,16 @@ def _store(value: str) -> str:
         raise ValueError("an in-memory store keeps nothing; give a file, such as sqlite:///mlflow.db")
     return uri
 
+def _redis_url(value: str) -> str:
+    "A redis:// or rediss:// URL with a numeric port and database, as redis-py would otherwise misread."
+    from urllib.parse import urlsplit
+    url = matching(r"rediss?://\S+", "a redis:// or rediss:// URL")(value)
+    try: _ = urlsplit(url).port  # a port that is not a number raises here
+    except ValueError: raise ValueError("expected a port number, as in redis://127.0.0.1:6379/0") from None
+    if not re.fullmatch(r"/?|/[0-9]+", urlsplit(url).path):
+        raise ValueError("expected a database number, as in redis://127.0.0.1:6379/0")
+    return url
+
 def _models(value: str) -> tuple[str, ...]:
     "A fallback chain: model specs (local[:PATH], openai[:MODEL], fake[:NAME]), tried in the order written."
     chain = items(value)
@@ -98,7 +108,7 @@ def _models(value: str) -> tuple[str, ...]:
                              "comma-separated")
     return chain
 
-# %% ../nbs/api/01_config.ipynb #f8da0ada
+# %% ../nbs/api/01_config.ipynb #d79a22bc
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -127,7 +137,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                "rate_per_minute": (bounded(int, 1, 1_000_000), "60"), "burst": (bounded(int, 0, 1_000_000), "0"),
                "degrade_at": (bounded(float, 0, 1), "0.9"), "degrade_to": (optional(_models), ""),
                "on_store_error": (one_of("closed", "open"), "closed"),
-               "redis_url": (matching(r"rediss?://\S+", "a redis:// or rediss:// URL"), "redis://127.0.0.1:6379/0"),
+               "redis_url": (_redis_url, "redis://127.0.0.1:6379/0"),
                "redis_prefix": (matching(r"[A-Za-z0-9_.-]{1,64}", "letters, digits, _ . - (at most 64)"),
                                 "llmops-wb")},
     "serve": {"host": (text, "127.0.0.1"), "port": (bounded(int, 1, 65535), "8000"),
@@ -135,6 +145,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
               "deadline_s": (bounded(float, 0.1, 3600), "60"), "attempt_s": (bounded(float, 0.1, 3600), "20"),
               "stall_s": (bounded(float, 0.1, 600), "10"),
               "max_body_bytes": (bounded(int, 1024, 16 * 2**20), "65536"),
+              "max_connections": (bounded(int, 1, 100_000), "1000"),
               "capture_content": (parse_bool, "false")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
                "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),

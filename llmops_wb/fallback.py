@@ -79,7 +79,7 @@ async def call_chain(providers: Sequence[Provider], prompt: str, policy: RetryPo
 def _log_of(attempts: list[Attempt]) -> str:
     return ", ".join(f"{a.model}: {a.outcome}" for a in attempts) or "no model tried"
 
-# %% ../nbs/api/04a_fallback.ipynb #eb53e0a3
+# %% ../nbs/api/04a_fallback.ipynb #5701cc67
 async def stream_chain(providers: Sequence[Provider], prompt: str, policy: RetryPolicy, deadline_s: float,
                        stall_s: float | None = None, fallback_on_refusal: bool = False,
                        **params) -> AsyncIterator[str | ChainResult]:
@@ -114,8 +114,13 @@ async def stream_chain(providers: Sequence[Provider], prompt: str, policy: Retry
                     yield item
                     async with asyncio.timeout(max(left(), 0.0)): item = await anext(pieces)
             except TimeoutError:
+                attempts.append(Attempt(provider.model, "timeout", tries, "past the chain's deadline"))
                 raise ProviderTimeoutError(f"{provider.model}: the answer ran past the chain's deadline of "
                                            f"{deadline_s:g}s", chain=attempts) from None
+            except ProviderError as e:  # after the first piece: no other model can take over
+                attempts.append(Attempt(provider.model, _outcome(e), tries, e.message))
+                e.chain = attempts
+                raise
             finally: await pieces.aclose()
             attempts.append(Attempt(provider.model, "ok", tries, completion=item))
             yield ChainResult(item, attempts)

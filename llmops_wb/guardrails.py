@@ -41,21 +41,29 @@ class Guard(Protocol):
 def _verdict(guard: Guard, failed: bool, detail: str = "", score: float | None = None) -> Verdict:
     return Verdict(guard.name, "fail" if failed else "pass", failed, score, detail)
 
-# %% ../nbs/api/10_guardrails.ipynb #770bb7f4
+# %% ../nbs/api/10_guardrails.ipynb #96649ea3
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+
+def _plain(text: str) -> str:
+    "`text` in NFKC form (full-width letters as plain ones) without invisible characters, so they hide no word."
+    import unicodedata
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+
+# %% ../nbs/api/10_guardrails.ipynb #fbcabf20
 @dataclass
 class BannedPhrasesGuard:
-    "Fail when the output contains any of `phrases` as whole words, ignoring case."
+    "Fail when the output contains any of `phrases` as whole words, ignoring case, width and invisible characters."
     phrases: Sequence[str]
     name: str = "banned_phrases"
     fail_open: bool = False
 
     def __post_init__(self):
-        words = [r"\s+".join(map(re.escape, p.split())) for p in self.phrases if p.strip()]
+        words = [r"[\s_-]+".join(map(re.escape, _plain(p).split())) for p in self.phrases if p.strip()]
         self._pattern = re.compile(r"\b(" + "|".join(words) + r")\b", re.IGNORECASE) if words else None
 
     def check(self, text: str) -> Verdict:
         "Check `text` for the phrases."
-        found = self._pattern.search(text) if self._pattern else None
+        found = self._pattern.search(_plain(text)) if self._pattern else None
         return _verdict(self, found is not None, f"contains {found.group(0)!r}" if found else "")
 
 # %% ../nbs/api/10_guardrails.ipynb #c61d1b24
@@ -175,10 +183,11 @@ def passed(verdicts: Sequence[Verdict]) -> bool:
     "Whether an output with `verdicts` may be served: no verdict blocks it."
     return not any(v.blocking for v in verdicts)
 
-# %% ../nbs/api/10_guardrails.ipynb #81e2b3a4
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){2,3}(?!\w)")
+# %% ../nbs/api/10_guardrails.ipynb #751d9a38
+# every quantifier is bounded (an address's parts by RFC 5321's lengths), so no input makes a pattern backtrack for long
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
+_CARD = re.compile(r"\b\d(?:[ ._-]?\d){12,18}\b")
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}(?:[ .-]?\d{1,4}){2,6}|\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){2,3})(?!\w)")
 
 def _luhn(digits: str) -> bool:
     total = 0

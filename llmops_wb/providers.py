@@ -293,13 +293,13 @@ async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temper
                       choice.get("finish_reason") or "stop",
                       (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
 
-# %% ../nbs/api/04_providers.ipynb #334b930d
+# %% ../nbs/api/04_providers.ipynb #97bd015e
 @patch
 async def stream(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
                  seed: int | None = None, stall_s: float | None = None) -> AsyncIterator[str | Completion]:
     "Stream the answer to `prompt`: its text piece by piece, then the whole `Completion`."
     import aiohttp
-    start, pieces, usage, finish, model = perf_counter(), [], {}, "stop", self.model
+    start, pieces, usage, finish, model, chunks = perf_counter(), [], {}, None, self.model, 0
     body = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature, "seed": seed, "stream": True,
             "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": prompt}]}
     try:
@@ -311,7 +311,7 @@ async def stream(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperat
             async with asyncio.timeout(stall_s): line = await response.content.readline()
             if not line: break
             if not line.startswith(b"data:") or (data := line[5:].strip()) == b"[DONE]": continue
-            chunk = json.loads(data)
+            chunk, chunks = json.loads(data), chunks + 1
             usage, model = chunk.get("usage") or usage, chunk.get("model") or model
             for choice in chunk.get("choices") or []:
                 finish = choice.get("finish_reason") or finish
@@ -323,6 +323,9 @@ async def stream(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperat
     except (aiohttp.ClientError, ValueError) as e:
         raise ProviderServerError(f"{self.model}: the stream broke ({type(e).__name__})") from None
     finally: response.close()
+    if not chunks or finish is None:  # a 200 that was no event stream, or one cut off before its end
+        raise ProviderServerError(f"{self.model}: the stream ended without finishing ({chunks} events)",
+                                  hint="check the endpoint")
     yield Completion("".join(pieces), usage.get("prompt_tokens"), usage.get("completion_tokens"),
                      perf_counter() - start, model, finish,
                      (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)

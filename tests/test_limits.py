@@ -100,7 +100,7 @@ def test_redis_stopped_mid_run(fail_open: bool):
             admitted = limits.admit("k1", 100)
             assert (admitted.admitted, admitted.counted) == (True, False)
         else:
-            with pytest.raises(LimitsUnavailableError, match="cannot be reached"): limits.admit("k1", 100)
+            with pytest.raises(LimitsUnavailableError, match="cannot be used"): limits.admit("k1", 100)
     finally:
         if server.poll() is None: server.terminate()
         server.wait(timeout=10)

@@ -125,7 +125,8 @@ def test_two_replicas_share_one_budget(tmp_path: Path, stub, prefix: str):
                                      "monthly_token_budget = 10000\ndegrade_at = 1\nrate_per_minute = 1000\n"
                                      "[prices]\nsleep-2 = 0, 0\n")
     rendered = load_prompt(project / "prompts", "greet@v1.0.0").render({"name": "Ada"})
-    max_tokens = 500 - count_tokens(rendered, "sleep-2").n
+    n = count_tokens(rendered, "sleep-2").n
+    max_tokens = 500 - (n + n // 4 + 16)  # the reservation: the prompt, a margin for other tokenizers, the output cap
     env = serve_env(project, stub)
     with serving(project, env) as first, serving(project, env) as second:
         with ThreadPoolExecutor(40) as pool:
@@ -178,6 +179,8 @@ models = openai:status-400, openai:bench
 models = openai:stall-0-5, openai:bench
 [task.cut]
 models = openai:stall-2-5, openai:bench
+[task.garbled]
+models = openai:malformed, openai:bench
 [prices]
 bench = 0, 0
 sleep-5 = 0, 0
@@ -186,6 +189,7 @@ status-503 = 0, 0
 status-400 = 0, 0
 stall-0-5 = 0, 0
 stall-2-5 = 0, 0
+malformed = 0, 0
 """
 
 
@@ -198,7 +202,8 @@ def sse(port: int, task: str, **body) -> list[tuple[str, dict]]:
 
 
 def test_fallback_on_each_fault_that_calls_for_it_and_not_on_a_400(tmp_path: Path, stub):  # peer cases C08, C09
-    project = make_project(tmp_path, FALLBACK_SETTINGS, ("slow", "busy", "down", "refused", "stalled", "cut"))
+    tasks = ("slow", "busy", "down", "refused", "stalled", "cut", "garbled")
+    project = make_project(tmp_path, FALLBACK_SETTINGS, tasks)
     with serving(project, serve_env(project, stub)) as port:
         # max_retries = 1: a timeout, a 429 and a 5xx are each tried twice before the chain moves on
         expected = {"slow": ("sleep-5", "timeout", 2), "busy": ("status-429", "rate_limited", 2),
@@ -226,8 +231,16 @@ def test_fallback_on_each_fault_that_calls_for_it_and_not_on_a_400(tmp_path: Pat
         events = sse(port, "cut")  # silent after two pieces went out: the stream ends with the error
         assert [kind for kind, _ in events] == ["delta", "delta", "error"]
         assert events[-1][1]["error"]["type"] == "model_timeout"
+        assert events[-1][1]["error"]["attempts"] == [{"model": "stall-2-5", "outcome": "timeout", "tries": 1}]
+        events = sse(port, "garbled")  # a 200 that is no event stream is a fault, not an empty answer
+        assert [(a["model"], a["outcome"]) for a in events[-1][1]["attempts"]] == [("malformed", "server_error"),
+                                                                                   ("bench", "ok")]
+        status, body, _ = run(port, "busy", max_tokens=65)  # above the cap of 64
+        assert (status, body["error"]["field"]) == (422, "max_tokens")
         text = request(port, "GET", "/metrics")[1]
-    for reason, n in (("timeout", 2), ("rate_limited", 1), ("server_error", 1)):
+    sent = count_tokens("Greet Ada", "stall-2-5").n  # the two pieces that went out, counted by the service
+    assert metric(text, "llm_tokens_estimated_total", task="cut", direction="output") == sent > 0
+    for reason, n in (("timeout", 2), ("rate_limited", 1), ("server_error", 2)):
         assert metric(text, "llm_fallbacks_total", reason=reason) == n
     assert metric(text, "llm_fallbacks_total", reason="invalid") == 0
 
