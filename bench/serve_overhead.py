@@ -203,7 +203,14 @@ class Connection:
     async def send(self, payload: bytes) -> tuple[int, bytes]:
         if self.writer is None: await self.open()
         self.writer.write(payload)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try: head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as e:
+            if e.partial: raise
+            # the server closed a connection that sat idle past its keep-alive timeout: open another, as clients do
+            self.close()
+            await self.open()
+            self.writer.write(payload)
+            head = await self.reader.readuntil(b"\r\n\r\n")
         lower = head.lower()
         at = lower.find(b"\r\ncontent-length:")
         if at >= 0: body = await self.reader.readexactly(int(lower[at + 17:lower.index(b"\r\n", at + 2)]))

@@ -168,16 +168,17 @@ class ToxicityGuard:
         return _verdict(self, score >= self.threshold, f"toxicity {score:.2f} ≥ {self.threshold}"
                         if score >= self.threshold else "", score)
 
-# %% ../nbs/api/10_guardrails.ipynb #549b3bd3
-async def _run(guard: Guard, text: str) -> Verdict:
-    try: return await asyncio.to_thread(guard.check, text)
+# %% ../nbs/api/10_guardrails.ipynb #06c5c1d3
+def _check(guard: Guard, text: str) -> Verdict:
+    try: return guard.check(text)
     except Exception as e:  # a guard that cannot decide must never read as passed
         _log.warning("guard %s could not run: %s", guard.name, type(e).__name__)
         return Verdict(guard.name, "error", not guard.fail_open, None, f"could not run: {type(e).__name__}: {e}")
 
-async def run_guards(guards: Sequence[Guard], text: str) -> list[Verdict]:
-    "The verdicts of every guard in `guards` on `text`, run concurrently, in the order given."
-    return list(await asyncio.gather(*(_run(g, text) for g in guards)))
+async def run_guards(guards: Sequence[Guard], text: str, inline_below: int = 2000) -> list[Verdict]:
+    "The verdicts of every guard in `guards` on `text`, in the order given; concurrently unless `text` is short."
+    if len(text) < inline_below: return [_check(g, text) for g in guards]
+    return list(await asyncio.gather(*(asyncio.to_thread(_check, g, text) for g in guards)))
 
 def passed(verdicts: Sequence[Verdict]) -> bool:
     "Whether an output with `verdicts` may be served: no verdict blocks it."

@@ -90,13 +90,16 @@ def metrics_text(metrics: Metrics) -> bytes:
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry)
 
-# %% ../nbs/api/13_telemetry.ipynb #ad555767
+# %% ../nbs/api/13_telemetry.ipynb #2e377fd1
 def tracer_provider(environ: dict | None = None, exporter=None):
-    "A tracer provider exporting to `exporter`, else over OTLP if OTEL_EXPORTER_OTLP_ENDPOINT is set, else nowhere."
+    "A tracer provider exporting to `exporter`, else over OTLP if OTEL_EXPORTER_OTLP_ENDPOINT is set, else a no-op one."
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     environ = os.environ if environ is None else environ
+    if exporter is None and not environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.trace import NoOpTracerProvider
+        return NoOpTracerProvider()
     provider = TracerProvider(resource=Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "llmops-wb")}))
     if exporter is not None: provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
