@@ -56,6 +56,7 @@ PUBLIC = {
                 "stage_report"],
     "report": ["METRICS", "COLUMNS", "HEADER", "per_case", "compare_tables", "gate_verdict", "comparison_rows",
                "text_table", "markdown_table", "plot_scores", "plot_paired", "plot_quality_cost"],
+    "review": ["DECISIONS", "ReviewItem", "ReviewStore"],
     "scoring": ["Embedder", "MiniLMEmbedder", "HashEmbedder", "similarities", "CachedEmbedder", "sentences",
                 "repetition_free", "coherence", "OutputScores", "score_outputs"],
     "serve": ["GUARD_NAMES", "Pin", "parse_prompt_versions", "pins_from_env", "pins_from_stages",
