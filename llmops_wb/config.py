@@ -108,7 +108,7 @@ def _models(value: str) -> tuple[str, ...]:
                              "comma-separated")
     return chain
 
-# %% ../nbs/api/01_config.ipynb #d79a22bc
+# %% ../nbs/api/01_config.ipynb #21bb3efe
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -147,6 +147,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
               "max_body_bytes": (bounded(int, 1024, 16 * 2**20), "65536"),
               "max_connections": (bounded(int, 1, 100_000), "1000"),
               "capture_content": (parse_bool, "false")},
+    "review": {"store": (text, ".llmops_wb/review.db"), "lease_s": (bounded(float, 1, 86400), "600")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
                "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),
                          "ghcr.io/llmops-wb/llmops-wb"),

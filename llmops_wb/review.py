@@ -22,7 +22,7 @@ from .errors import RequestError
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['DECISIONS', 'ReviewItem', 'ReviewStore']
+__all__ = ['DECISIONS', 'ReviewItem', 'ReviewStore', 'store_from_settings', 'export_cases']
 
 # %% ../nbs/api/12_review.ipynb #cd0c264b
 DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
@@ -193,3 +193,32 @@ def counts(self: ReviewStore, task: str | None = None) -> dict[str, int]:
     rows = self._run("SELECT status, COUNT(*) FROM review_items " + ("WHERE task = ? " if task else "") +
                      "GROUP BY status", (task,) if task else ())
     return {status: int(n) for status, n in rows}
+
+# %% ../nbs/api/12_review.ipynb #e92cd733
+def store_from_settings(settings) -> ReviewStore:
+    "The review queue `[review] store` names."
+    target = settings["review.store"]
+    return ReviewStore(target if target.startswith(("postgresql://", "postgres://")) else settings.path("review.store"))
+
+@patch
+def find(self: ReviewStore, prefix: str) -> ReviewItem:
+    "The one item whose id starts with `prefix` (at least 4 characters)."
+    if len(prefix) < 4 or not prefix.isalnum():
+        raise RequestError(f"{prefix!r} is not a review id", 422, "id", hint="give at least the first 4 characters")
+    rows = self._run(f"SELECT {', '.join(_COLUMNS)} FROM review_items WHERE id LIKE ? LIMIT 2", (prefix + "%",))
+    if not rows: raise RequestError(f"no review item {prefix!r}", 404, "id", hint="list the queue to see the ids")
+    if len(rows) > 1: raise RequestError(f"{prefix!r} fits several review items", 409, "id", hint="give more of the id")
+    return _item(rows[0])
+
+# %% ../nbs/api/12_review.ipynb #bb5c2f2e
+def export_cases(store: ReviewStore, task: str | None = None) -> list[dict]:
+    "The approved and edited items (of `task`) as dataset cases, with their provenance."
+    cases = []
+    for status in ("approved", "edited"):
+        for item in store.items(status, task, limit=1_000_000):
+            provenance = {"review": item.id, "task": item.task, "prompt_version": item.prompt_version,
+                          "model": item.model, "decision": item.status, "reviewer": item.reviewer,
+                          "decided_at": _when(item.decided_at), "request": item.request_id}
+            cases.append({"id": f"review-{item.id[:12]}", "input": item.input, "expected": item.final_output,
+                          "tags": ["reviewed", item.status], "labels": {"provenance": provenance}})
+    return sorted(cases, key=lambda c: c["labels"]["provenance"]["decided_at"])
