@@ -18,8 +18,8 @@ from .errors import ConfigError
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['Verdict', 'Guard', 'BannedPhrasesGuard', 'RegexGuard', 'JsonSchemaGuard', 'LengthGuard', 'toxicity_score',
-           'ToxicityGuard', 'run_guards', 'passed', 'redact']
+__all__ = ['INLINE_BELOW', 'Verdict', 'Guard', 'BannedPhrasesGuard', 'RegexGuard', 'JsonSchemaGuard', 'LengthGuard',
+           'toxicity_score', 'ToxicityGuard', 'inline', 'run_guards', 'passed', 'redact']
 
 # %% ../nbs/api/10_guardrails.ipynb #6912a33c
 @dataclass(frozen=True)
@@ -168,16 +168,22 @@ class ToxicityGuard:
         return _verdict(self, score >= self.threshold, f"toxicity {score:.2f} ≥ {self.threshold}"
                         if score >= self.threshold else "", score)
 
-# %% ../nbs/api/10_guardrails.ipynb #06c5c1d3
+# %% ../nbs/api/10_guardrails.ipynb #974d1c00
 def _check(guard: Guard, text: str) -> Verdict:
     try: return guard.check(text)
     except Exception as e:  # a guard that cannot decide must never read as passed
         _log.warning("guard %s could not run: %s", guard.name, type(e).__name__)
         return Verdict(guard.name, "error", not guard.fail_open, None, f"could not run: {type(e).__name__}: {e}")
 
-async def run_guards(guards: Sequence[Guard], text: str, inline_below: int = 2000) -> list[Verdict]:
+INLINE_BELOW = 2000  # characters: a shorter text is checked in the calling thread
+
+def inline(text: str) -> bool:
+    "Whether guards check `text` in the calling thread, one after another, rather than concurrently in threads."
+    return len(text) < INLINE_BELOW
+
+async def run_guards(guards: Sequence[Guard], text: str) -> list[Verdict]:
     "The verdicts of every guard in `guards` on `text`, in the order given; concurrently unless `text` is short."
-    if len(text) < inline_below: return [_check(g, text) for g in guards]
+    if inline(text): return [_check(g, text) for g in guards]
     return list(await asyncio.gather(*(asyncio.to_thread(_check, g, text) for g in guards)))
 
 def passed(verdicts: Sequence[Verdict]) -> bool:

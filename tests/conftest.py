@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,19 @@ def stub():
 
 def base_url(server) -> str:
     return f"http://127.0.0.1:{server.server_port}/v1"
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"  # the machine's Redis; the tests keep to this database
+
+
+@pytest.fixture
+def prefix():
+    "A key prefix of this test's own in the machine's Redis (database 15), its keys removed afterwards."
+    import redis
+    name = f"llmops-wb-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{name}:*"))
+    if keys: client.delete(*keys)
+    client.close()
+

@@ -6,31 +6,16 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from datetime import datetime
 
 import pytest
+from conftest import REDIS_URL as URL
 
 from llmops_wb.errors import LimitsUnavailableError
 from llmops_wb.limits import RedisLimits
 
-URL = "redis://127.0.0.1:6379/15"
-
-
 def at(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-@pytest.fixture
-def prefix():
-    "A key prefix of this test's own in the machine's Redis, removed afterwards."
-    import redis
-    name = f"llmops-wb-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    client = redis.Redis.from_url(URL)
-    keys = list(client.scan_iter(f"{name}:*"))
-    if keys: client.delete(*keys)
-    client.close()
 
 
 def test_two_replicas_share_one_budget(prefix: str):

@@ -103,7 +103,10 @@ def test_no_accepted_item_is_lost_when_the_processes_are_killed(target: str, tmp
     outputs = {role: open(log, "w") for role, log in logs.items()}
     processes = [subprocess.Popen([sys.executable, "-c", WORKER, target, role], stdout=outputs[role],
                                   env={**os.environ}) for role in logs]
-    time.sleep(3)
+    def lines(role: str, word: str) -> int: return logs[role].read_text().count(word)
+    deadline = time.monotonic() + 60  # kill them mid-run, once both are busy (a loaded machine starts them slowly)
+    while (lines("enqueue", "accepted") < 200 or lines("decide", "decided") < 20) and time.monotonic() < deadline:
+        time.sleep(0.1)
     for process in processes: process.send_signal(signal.SIGKILL)
     for process in processes: process.wait(timeout=10)
     for output in outputs.values(): output.close()

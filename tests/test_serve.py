@@ -12,19 +12,18 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import BIN, base_url
+from conftest import REDIS_URL as REDIS
 
 from llmops_wb.cost import count_tokens
 from llmops_wb.prompts import load_prompt
 
 TEMPLATE = "Greet {name} in one short sentence.\n"
-REDIS = "redis://127.0.0.1:6379/15"
 
 
 def free_port() -> int:
@@ -104,18 +103,6 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 def stub_counts(stub) -> dict[str, int]:
     return dict(stub.RequestHandlerClass.counts)
-
-
-@pytest.fixture
-def prefix():
-    "A Redis key prefix of this test's own, removed afterwards."
-    import redis
-    name = f"llmops-wb-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{name}:*"))
-    if keys: client.delete(*keys)
-    client.close()
 
 
 def test_two_replicas_share_one_budget(tmp_path: Path, stub, prefix: str):
