@@ -13,9 +13,13 @@ The model name picks the behaviour, so one server serves every fault at once:
     malformed           answer HTTP 200 with a body that has no choices
     stall-<n>-<s>       when streaming: send <n> pieces, then go silent for <s> seconds before the rest
     drip-<s>            when streaming: wait <s> seconds before each piece
+    unsure-<x>          when log-probabilities are asked for, give every word log-probability -<x> (else -0.01)
 
 With "stream": true the answer comes as server-sent events, one word per chunk, and the usage in a last chunk when
 "stream_options": {"include_usage": true} asks for it (never for nousage).
+
+With "logprobs": true each word of the answer comes with its log-probability (choices[].logprobs.content), in
+each streamed chunk as in a whole answer.
 
 The answer echoes the longest paragraph of the last user message, cut to max_tokens words; usage counts words.
 GET /stats returns the number of requests per model; POST /reset clears it.
@@ -86,17 +90,20 @@ class StubHandler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(out),
                  "total_tokens": len(prompt.split()) + len(out)}
         if model.startswith("cached-"): usage["prompt_tokens_details"] = {"cached_tokens": int(model.split("-")[1])}
+        logprob = (-float(model.split("-")[1]) if model.startswith("unsure-") else -0.01) \
+            if body.get("logprobs") else None
         if body.get("stream"):
             with_usage = (body.get("stream_options") or {}).get("include_usage") and model != "nousage"
-            return self._stream(model, out, len(out) < len(words), usage if with_usage else None)
+            return self._stream(model, out, len(out) < len(words), usage if with_usage else None, logprob)
         answer = {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": model,
                   "choices": [{"index": 0, "finish_reason": "length" if len(out) < len(words) else "stop",
                                "message": {"role": "assistant", "content": " ".join(out)}}]}
+        if logprob is not None: answer["choices"][0]["logprobs"] = _logprobs(out, logprob)
         if model != "nousage": answer["usage"] = usage
         self._send(200, answer)
 
 
-    def _stream(self, model: str, words: list[str], cut: bool, usage: dict | None):
+    def _stream(self, model: str, words: list[str], cut: bool, usage: dict | None, logprob: float | None = None):
         "Answer as server-sent events: one chunk per word, the finish reason, the usage if asked, then [DONE]."
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -105,9 +112,10 @@ class StubHandler(BaseHTTPRequestHandler):
         stall = model.split("-") if model.startswith("stall-") else None
         drip = float(model.split("-")[1]) if model.startswith("drip-") else 0.0
         def chunk(delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True):
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            if logprob is not None and delta.get("content"): choice["logprobs"] = _logprobs([delta["content"]], logprob)
             event = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": int(time.time()),
-                     "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices
-                     else [], "usage": usage}
+                     "model": model, "choices": [choice] if choices else [], "usage": usage}
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())
         try:
             chunk({"role": "assistant", "content": ""})
@@ -125,6 +133,11 @@ class StubHandler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+
+def _logprobs(tokens: list[str], logprob: float) -> dict:
+    return {"content": [{"token": t, "logprob": logprob, "bytes": list(t.encode()), "top_logprobs": []}
+                        for t in tokens]}
 
 
 def serve(port: int = 0, delay_s: float = 0.0) -> ThreadingHTTPServer:

@@ -29,10 +29,10 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['SMOLLM2_FILE', 'Completion', 'Provider', 'echo_longest_paragraph', 'FakeProvider', 'smollm2_path', 'LocalProvider',
-           'OpenAIProvider', 'retry_after_s', 'stream_completion', 'RetryPolicy', 'call_with_retries', 'make_provider',
-           'model_name']
+           'TokenLogprobs', 'OpenAIProvider', 'retry_after_s', 'stream_completion', 'RetryPolicy', 'call_with_retries',
+           'make_provider', 'model_name']
 
-# %% ../nbs/api/04_providers.ipynb #3b325176
+# %% ../nbs/api/04_providers.ipynb #58e2b483
 @dataclass(frozen=True)
 class Completion:
     "One model answer; token counts are the model's own, or None where it reported none."
@@ -43,16 +43,17 @@ class Completion:
     model: str
     finish_reason: str
     cached_tokens: int = 0
+    logprobs: tuple[float, ...] | None = None  # each output token's log-probability, where asked for and given
 
 class Provider(Protocol):
     "A model that completes a prompt; `model` is the id prices and runs are recorded under."
     model: str
     identity: str | None  # names the model and where it runs, for a response cache; None: do not cache
     async def complete(self, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                       seed: int | None = None) -> Completion: ...
+                       seed: int | None = None, logprobs: bool = False) -> Completion: ...
     async def aclose(self) -> None: ...
 
-# %% ../nbs/api/04_providers.ipynb #356b6dfa
+# %% ../nbs/api/04_providers.ipynb #20d3a997
 def echo_longest_paragraph(prompt: str) -> str:
     "The longest paragraph of `prompt`: the fake model's default answer."
     return max(prompt.split("\n\n"), key=len).strip()
@@ -60,13 +61,13 @@ def echo_longest_paragraph(prompt: str) -> str:
 class FakeProvider:
     "A deterministic model for tests: `reply(prompt)` gives the answer, or an exception to raise."
     def __init__(self, reply: Callable[[str], str | Exception] = echo_longest_paragraph, model: str = "fake",
-                 delay_s: float = 0.0):
-        self.reply, self.model, self.delay_s, self.calls = reply, model, delay_s, 0
+                 delay_s: float = 0.0, logprob: Callable[[str], float] | float | None = -0.05):
+        self.reply, self.model, self.delay_s, self.logprob, self.calls = reply, model, delay_s, logprob, 0
         self.identity = None  # its answers depend on `reply`: never cached
 
     async def complete(self, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                       seed: int | None = None) -> Completion:
-        "Answer `prompt` with `reply(prompt)`, cut to `max_tokens` words."
+                       seed: int | None = None, logprobs: bool = False) -> Completion:
+        "Answer `prompt` with `reply(prompt)`, cut to `max_tokens` words; each word `logprob` when `logprobs`."
         start = perf_counter()
         self.calls += 1
         if self.delay_s: await asyncio.sleep(self.delay_s)
@@ -75,8 +76,10 @@ class FakeProvider:
         words = answer.split()
         finish = "length" if len(words) > max_tokens else "stop"
         text = " ".join(words[:max_tokens]) if finish == "length" else answer
+        each = self.logprob(text) if callable(self.logprob) else self.logprob
         return Completion(text, len(prompt.split()), min(len(words), max_tokens), perf_counter() - start,
-                          self.model, finish)
+                          self.model, finish, logprobs=(each,) * min(len(words), max_tokens)
+                          if logprobs and each is not None else None)
 
     async def aclose(self) -> None: pass
 
@@ -120,45 +123,75 @@ class LocalProvider:
                                       hint="give the path of a GGUF model llama.cpp supports") from None
         return self._llama
 
-# %% ../nbs/api/04_providers.ipynb #2ce951a4
+# %% ../nbs/api/04_providers.ipynb #6e69578a
+class TokenLogprobs:
+    "A llama.cpp logits processor that keeps the log-probability of each token drawn."
+    def __init__(self, greedy: bool):
+        self.greedy, self.values, self._last = greedy, [], None
+
+    def __call__(self, input_ids, scores):
+        import numpy as np
+        if self._last is not None: self.values.append(float(self._last[int(input_ids[-1])]))
+        top = scores.max()
+        self._last = scores - (top + np.log(np.exp(scores - top).sum()))  # this step's log-softmax
+        return scores
+
+    def of(self, n_tokens: int) -> tuple[float, ...]:
+        "The log-probabilities of the `n_tokens` tokens of the answer."
+        if len(self.values) < n_tokens and self.greedy and self._last is not None:
+            self.values.append(float(self._last.max()))
+        return tuple(self.values[:n_tokens])
+
+# %% ../nbs/api/04_providers.ipynb #6d83c387
 @patch
 def complete_blocking(self: LocalProvider, prompt: str, max_tokens: int, temperature: float,
-                      seed: int | None) -> Completion:
+                      seed: int | None, logprobs: bool = False) -> Completion:
     "Complete `prompt` on the local model, blocking until it answers."
-    llama = self.load()
+    llama, recorder = self.load(), TokenLogprobs(temperature == 0) if logprobs else None
     with self._lock:
         start = perf_counter()
+        llama.reset()  # a fresh context: the same prompt always gives the same answer and probabilities
         try:
             out = llama.create_chat_completion(messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
-                                               temperature=temperature, seed=seed)
+                                               temperature=temperature, seed=seed,
+                                               logits_processor=_processors(recorder))
         except ValueError as e:
             raise InvalidRequestError(f"{self.model}: {e}", hint="shorten the prompt or lower max_tokens") from None
         latency = perf_counter() - start
     usage, choice = out["usage"], out["choices"][0]
     _log.info("local %s: finish=%s", self.model, choice.get("finish_reason"))
     return Completion(choice["message"]["content"] or "", usage["prompt_tokens"], usage["completion_tokens"], latency,
-                      self.model, choice.get("finish_reason") or "stop")
+                      self.model, choice.get("finish_reason") or "stop",
+                      logprobs=recorder.of(usage["completion_tokens"]) if recorder else None)
+
+def _processors(recorder: TokenLogprobs | None):
+    from llama_cpp import LogitsProcessorList
+    return LogitsProcessorList([recorder]) if recorder else None
 
 @patch
 async def complete(self: LocalProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                          seed: int | None = None) -> Completion:
+                   seed: int | None = None, logprobs: bool = False) -> Completion:
     "Complete `prompt` on the local model in a worker thread, one call at a time."
     loop = asyncio.get_running_loop()
     if self._loop is not loop: self._queue, self._loop = asyncio.Lock(), loop
     async with self._queue:
-        return await asyncio.to_thread(self.complete_blocking, prompt, max_tokens, temperature, seed)
+        return await asyncio.to_thread(self.complete_blocking, prompt, max_tokens, temperature, seed, logprobs)
 
 @patch
 async def stream(self: LocalProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                 seed: int | None = None, stall_s: float | None = None) -> AsyncIterator[str | Completion]:
+                 seed: int | None = None, stall_s: float | None = None,
+                 logprobs: bool = False) -> AsyncIterator[str | Completion]:
     "Stream the local model's answer token by token from a worker thread, then the whole `Completion`."
     loop, queue, stop, prompt_tokens = asyncio.get_running_loop(), asyncio.Queue(), threading.Event(), []
+    recorder = TokenLogprobs(temperature == 0) if logprobs else None
     def produce():
         try:
             llama = self.load()
             with self._lock:
+                llama.reset()
                 chunks = llama.create_chat_completion(messages=[{"role": "user", "content": prompt}], stream=True,
-                                                      max_tokens=max_tokens, temperature=temperature, seed=seed)
+                                                      max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                                      logits_processor=_processors(recorder))
                 for chunk in chunks:
                     if stop.is_set(): break
                     if not prompt_tokens: prompt_tokens.append(llama.n_tokens)  # the prompt, evaluated, is all so far
@@ -186,7 +219,7 @@ async def stream(self: LocalProvider, prompt: str, *, max_tokens: int, temperatu
             await asyncio.shield(worker)
     # llama.cpp streams one token per piece and reports no usage; the context held the prompt alone at the first piece
     yield Completion("".join(pieces), prompt_tokens[0] if prompt_tokens else None, len(pieces), perf_counter() - start,
-                     self.model, finish)
+                     self.model, finish, logprobs=recorder.of(len(pieces)) if recorder else None)
 
 @patch
 async def aclose(self: LocalProvider) -> None:
@@ -250,7 +283,7 @@ def _status_error(model: str, status: int, body: bytes, headers: Mapping[str, st
     return InvalidRequestError(f"{model}: HTTP {status} {code or ''}: {message}".replace("  ", " "), status=status,
                                code=code)
 
-# %% ../nbs/api/04_providers.ipynb #f532147a
+# %% ../nbs/api/04_providers.ipynb #d3a69948
 async def _post(self: OpenAIProvider, body: dict):
     "Send `body` to the chat completions endpoint; the response, open, once its status is 200."
     import aiohttp
@@ -268,12 +301,13 @@ async def _post(self: OpenAIProvider, body: dict):
 
 @patch
 async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                   seed: int | None = None) -> Completion:
+                   seed: int | None = None, logprobs: bool = False) -> Completion:
     "Complete `prompt` through the chat completions API."
     import aiohttp
     start = perf_counter()
     response = await _post(self, {"model": self.model, "max_tokens": max_tokens, "temperature": temperature,
-                                  "seed": seed, "messages": [{"role": "user", "content": prompt}]})
+                                  "seed": seed, "messages": [{"role": "user", "content": prompt}],
+                                  **({"logprobs": True} if logprobs else {})})
     try:
         async with response: data = json.loads(await response.read())
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
@@ -291,17 +325,28 @@ async def complete(self: OpenAIProvider, prompt: str, *, max_tokens: int, temper
     return Completion(choice["message"].get("content") or "", usage.get("prompt_tokens"),
                       usage.get("completion_tokens"), latency, data.get("model") or self.model,
                       choice.get("finish_reason") or "stop",
-                      (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+                      (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
+                      _token_logprobs(choice) if logprobs else None)
 
-# %% ../nbs/api/04_providers.ipynb #97bd015e
+def _token_logprobs(choice: dict) -> tuple[float, ...] | None:
+    "The log-probabilities of a choice's tokens (`logprobs.content[].logprob`), or None where it has none."
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list): return None
+    try: return tuple(float(token["logprob"]) for token in content)
+    except (KeyError, TypeError, ValueError): return None
+
+# %% ../nbs/api/04_providers.ipynb #5165c1a7
 @patch
 async def stream(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                 seed: int | None = None, stall_s: float | None = None) -> AsyncIterator[str | Completion]:
+                 seed: int | None = None, stall_s: float | None = None,
+                 logprobs: bool = False) -> AsyncIterator[str | Completion]:
     "Stream the answer to `prompt`: its text piece by piece, then the whole `Completion`."
     import aiohttp
     start, pieces, usage, finish, model, chunks = perf_counter(), [], {}, None, self.model, 0
+    scores: list[float] | None = [] if logprobs else None
     body = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature, "seed": seed, "stream": True,
-            "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": prompt}]}
+            "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": prompt}],
+            **({"logprobs": True} if logprobs else {})}
     try:
         async with asyncio.timeout(stall_s): response = await _post(self, body)
     except TimeoutError:
@@ -315,6 +360,7 @@ async def stream(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperat
             usage, model = chunk.get("usage") or usage, chunk.get("model") or model
             for choice in chunk.get("choices") or []:
                 finish = choice.get("finish_reason") or finish
+                if scores is not None and (more := _token_logprobs(choice)) is not None: scores.extend(more)
                 if piece := (choice.get("delta") or {}).get("content"):
                     pieces.append(piece)
                     yield piece
@@ -328,14 +374,16 @@ async def stream(self: OpenAIProvider, prompt: str, *, max_tokens: int, temperat
                                   hint="check the endpoint")
     yield Completion("".join(pieces), usage.get("prompt_tokens"), usage.get("completion_tokens"),
                      perf_counter() - start, model, finish,
-                     (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+                     (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0, tuple(scores) or None
+                     if scores is not None else None)
 
-# %% ../nbs/api/04_providers.ipynb #872ab07e
+# %% ../nbs/api/04_providers.ipynb #108a278c
 @patch
 async def stream(self: FakeProvider, prompt: str, *, max_tokens: int, temperature: float = 0.0,
-                 seed: int | None = None, stall_s: float | None = None) -> AsyncIterator[str | Completion]:
+                 seed: int | None = None, stall_s: float | None = None,
+                 logprobs: bool = False) -> AsyncIterator[str | Completion]:
     "Stream the fake's answer to `prompt` word by word, then the whole `Completion`."
-    completion = await self.complete(prompt, max_tokens=max_tokens)
+    completion = await self.complete(prompt, max_tokens=max_tokens, logprobs=logprobs)
     for i, word in enumerate(completion.text.split(" ")):
         yield word if i == 0 else " " + word
     yield completion
