@@ -25,7 +25,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # has one; containers do) stops the start, update-rc.d the boot.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 POLICY_RC := /usr/sbin/policy-rc.d
+# The review page's browser test drives Debian's Chromium through Playwright, which never downloads a browser here.
 test-tools: tests/k8s/node_modules/.installed
+	@if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } && command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	    chromium-driver; \
+	fi
 tests/k8s/node_modules/.installed: tests/k8s/package-lock.json
 	@if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then \
 	  if [ ! -e $(POLICY_RC) ]; then \

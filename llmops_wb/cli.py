@@ -339,15 +339,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if shared: shutil.rmtree(shared, ignore_errors=True)
     return 0
 
-# %% ../nbs/api/17_cli.ipynb #94870338
+# %% ../nbs/api/17_cli.ipynb #95fce8c1
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     "List, show, decide or export the review queue."
     from llmops_wb.release import actor
     from llmops_wb.review import store_from_settings
+    if args.review_command == "token": return _review_token(args, settings)
     store = store_from_settings(settings)
     try:
         if args.review_command == "list": return _review_list(store, args)
         if args.review_command == "export": return _review_export(store, args, settings)
+        if args.review_command == "sync": return _review_sync(store, settings)
         item = store.find(args.id)
         if args.review_command == "show":
             print(json.dumps(vars(item), indent=2, ensure_ascii=False))
@@ -366,6 +368,31 @@ def _review_list(store, args: argparse.Namespace) -> int:
         created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(item.created_at))
         print(f"{item.id[:12]}  {item.task[:14]:14} {item.prompt_version:9} {item.confidence:5.2f}  "
               f"{item.status:9} {(item.reviewer or '-')[:12]:12} {created}")
+    return 0
+
+def _review_token(args: argparse.Namespace, settings: Settings) -> int:
+    from llmops_wb.review_page import add_reviewer
+    path = settings.path("review.tokens_file")
+    token = add_reviewer(path, args.name)
+    print(f"{token}\n\nThe review page's token for {args.name}, shown this once "
+          f"({shown_path(path, settings)} keeps only its hash). Sign in at /review with it.")
+    return 0
+
+def _review_sync(store, settings: Settings) -> int:
+    from llmops_wb.tracking import FEEDBACK_EXPERIMENT, log_review_feedback
+    rows = store.feedback()
+    print(f"{'task@version':28} {'waiting':>7} {'decided':>7} {'approved':>8} {'edited':>6} {'rejected':>8} "
+          f"{'p50 wait':>9}")
+    def rate(value): return "-" if value is None else f"{value:.0%}"
+    for r in rows:
+        wait = "-" if r["decision_seconds_p50"] is None else f"{r['decision_seconds_p50']:.0f}s"
+        print(f"{r['task'] + '@' + r['prompt_version']:28} {r['waiting']:7} {r['decided']:7} "
+              f"{rate(r['approved_rate']):>8} {rate(r['edited_rate']):>6} {rate(r['rejected_rate']):>8} {wait:>9}")
+    if not settings["tracking.enabled"]:
+        print("tracking is off ([tracking] enabled): nothing recorded")
+        return 0
+    runs = log_review_feedback(settings, rows)
+    print(f"recorded in MLflow, experiment {FEEDBACK_EXPERIMENT}: {len(runs)} runs")
     return 0
 
 def _review_export(store, args: argparse.Namespace, settings: Settings) -> int:
@@ -504,9 +531,9 @@ def add_deploy_command(commands) -> None:
     render.add_argument("--image-tag", help="the service image's tag (never latest)")
     render.set_defaults(func=cmd_deploy_render)
 
-# %% ../nbs/api/17_cli.ipynb #39bd0935
+# %% ../nbs/api/17_cli.ipynb #0825603b
 def add_review_commands(commands) -> None:
-    "Add `review list|show|approve|edit|reject|export` to `commands`."
+    "Add `review list|show|approve|edit|reject|export|sync|token` to `commands`."
     review = commands.add_parser("review", help="the queue of outputs waiting for a person's decision")
     sub = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
     listing = sub.add_parser("list", help="the items, oldest first")
@@ -523,6 +550,9 @@ def add_review_commands(commands) -> None:
     export = sub.add_parser("export", help="approved and edited items as dataset cases (JSONL), with provenance")
     export.add_argument("--out", type=Path, help="the file to add them to (default: datasets/reviewed.jsonl)")
     export.add_argument("--task", help="only this task")
+    sub.add_parser("sync", help="count the decisions per task and prompt version, and record them in MLflow")
+    token = sub.add_parser("token", help="make a reviewer's token for the review page (shown once)")
+    token.add_argument("name", help="the reviewer's name, as decisions record it (letters, digits, _ . @ -)")
     review.set_defaults(func=cmd_review)
 
 # %% ../nbs/api/17_cli.ipynb #ce5ee65a

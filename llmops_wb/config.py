@@ -108,7 +108,7 @@ def _models(value: str) -> tuple[str, ...]:
                              "comma-separated")
     return chain
 
-# %% ../nbs/api/01_config.ipynb #21bb3efe
+# %% ../nbs/api/01_config.ipynb #49339ec5
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -147,7 +147,9 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
               "max_body_bytes": (bounded(int, 1024, 16 * 2**20), "65536"),
               "max_connections": (bounded(int, 1, 100_000), "1000"),
               "capture_content": (parse_bool, "false")},
-    "review": {"store": (text, ".llmops_wb/review.db"), "lease_s": (bounded(float, 1, 86400), "600")},
+    "review": {"store": (text, ".llmops_wb/review.db"), "lease_s": (bounded(float, 1, 86400), "600"),
+               "tokens_file": (text, ".llmops_wb/reviewers"), "callback_hosts": (optional(items), ""),
+               "callback_timeout_s": (bounded(float, 0.1, 600), "10")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
                "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),
                          "ghcr.io/llmops-wb/llmops-wb"),
@@ -172,7 +174,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
                "error_rate": (bounded(float, 0.001, 1), "0.05")},
 }
 
-# %% ../nbs/api/01_config.ipynb #fa97567d
+# %% ../nbs/api/01_config.ipynb #5f57ff66
 TASK_SCHEMA: dict[str, tuple[Callable[[str], Any], str]] = {
     "models": (optional(_models), ""), "max_tokens": (optional(bounded(int, 1, 32768)), ""),
     "banned": (optional(items), ""), "must_match": (optional(regex), ""), "must_not_match": (optional(regex), ""),
@@ -180,6 +182,7 @@ TASK_SCHEMA: dict[str, tuple[Callable[[str], Any], str]] = {
     "content_filter": (parse_bool, "true"), "toxicity_threshold": (bounded(float, 0, 1), "0.7"),
     "on_guard_error": (one_of("closed", "open"), "closed"), "fallback_on_guard": (parse_bool, "false"),
     "fallback_on_refusal": (parse_bool, "false"), "redact": (parse_bool, "false"),
+    "review": (one_of("mark", "hold", "off"), "mark"), "confidence_threshold": (bounded(float, 0, 1), "0.8"),
 }
 _TASK_SECTION = re.compile(r"task\.([a-z][a-z0-9_-]*)")
 

@@ -490,6 +490,19 @@ def _reliability(settings: Settings) -> list[dict]:
             _panel("timeseries", "Fallbacks per second", "short",
                    [(_rate("llm_fallbacks_total", "reason"), "{{reason}}")])]
 
+# %% ../nbs/api/16_deploy.ipynb #3d154e0c
+def _review(settings: Settings) -> list[dict]:
+    "How sure: the confidence in the outputs by prompt version, and the share sent to review."
+    by = "task, prompt_version"
+    quantiles = [(f"histogram_quantile({q}, {_rate('llm_confidence_bucket', f'le, {by}', _CALLS)})",
+                  "{{task}} {{prompt_version}} " + f"p{q * 100:g}") for q in (0.1, 0.5)]
+    share = f"{_rate('llm_review_queued_total', f'{by}, mode', _CALLS)} / ignoring (mode) group_left " \
+            f"{_rate('llm_confidence_count', by, _CALLS)}"
+    return [_panel("timeseries", "Confidence by prompt version", "percentunit", quantiles, min=0, max=1),
+            _panel("timeseries", "Share of outputs sent to review", "percentunit",
+                   [(share, "{{task}} {{prompt_version}} {{mode}}")], custom=_STACKED, min=0,
+                   description="Outputs held or marked for review over the outputs scored.")]
+
 # %% ../nbs/api/16_deploy.ipynb #727d7dd7
 def _variables() -> list[dict]:
     "The dashboard's variables: the Prometheus data source, and the tasks and prompt versions to show."
@@ -522,7 +535,7 @@ def _layout(rows: list[tuple[str, list[dict]]]) -> list[dict]:
         y += tallest
     return [{"id": n} | panel for n, panel in enumerate(placed, 1)]
 
-# %% ../nbs/api/16_deploy.ipynb #5fb85220
+# %% ../nbs/api/16_deploy.ipynb #9351ed05
 _MARK = _HEADER.removeprefix("# ")  # JSON has no comments: the dashboard's description carries the header
 
 def _uid(name: str) -> str:
@@ -530,10 +543,10 @@ def _uid(name: str) -> str:
     return name if len(name) <= 40 else f"{name[:31]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 def dashboard(settings: Settings) -> dict:
-    "The Grafana dashboard (JSON model) of the service `settings` deploy: how fast, how expensive, how reliable."
+    "The Grafana dashboard (JSON model) of the service `settings` deploy: how fast, expensive, reliable and sure."
     name = settings["deploy.name"]
     rows = [("How fast", _speed(settings)), ("How expensive", _spend(settings) + _budget(settings)),
-            ("How reliable", _reliability(settings))]
+            ("How reliable", _reliability(settings)), ("How sure", _review(settings))]
     return {"uid": _uid(name), "title": f"llmops-wb: {name}", "description": _MARK, "tags": ["llmops-wb"],
             "schemaVersion": 39, "editable": True, "graphTooltip": 1, "refresh": "1m", "timezone": "",
             "time": {"from": "now-6h", "to": "now"}, "templating": {"list": _variables()},

@@ -6,9 +6,10 @@
 __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 'VersionRefError', 'PromptNotFoundError',
            'PromptFileError', 'MissingVariableError', 'DatasetError', 'ProviderError', 'ProviderTimeoutError',
            'RateLimitedError', 'ProviderServerError', 'InvalidRequestError', 'TrackingError', 'RunNotFoundError',
-           'ReleaseError', 'StageConflictError', 'DeployError', 'LimitsUnavailableError', 'RequestError']
+           'ReleaseError', 'StageConflictError', 'DeployError', 'LimitsUnavailableError', 'ReviewUnavailableError',
+           'RequestError']
 
-# %% ../nbs/api/00_errors.ipynb #7e5c982d
+# %% ../nbs/api/00_errors.ipynb #959453b2
 # The workbench's exceptions:
 #
 #     WorkbenchError              anything the workbench raises on purpose
@@ -31,6 +32,7 @@ __all__ = ['WorkbenchError', 'ConfigError', 'UnknownModelError', 'PromptError', 
 #     │   └── StageConflictError  another promotion of the task moved the stages first           (exit 1)
 #     ├── DeployError             manifests that cannot be rendered from the stages              (exit 2)
 #     ├── LimitsUnavailableError  the shared limits store (Redis) cannot be reached               (exit 1)
+#     ├── ReviewUnavailableError  the review queue cannot take an output it should hold or mark   (exit 1)
 #     └── RequestError            a request to the service that is refused; `status` is its HTTP status
 
 # %% ../nbs/api/00_errors.ipynb #3b58591e
@@ -98,7 +100,7 @@ class RunNotFoundError(TrackingError):
     "A run named by id, id prefix or prompt ref that the store does not hold."
     exit_code = 2
 
-# %% ../nbs/api/00_errors.ipynb #5301eb37
+# %% ../nbs/api/00_errors.ipynb #a4aa55f0
 class ReleaseError(WorkbenchError):
     "A promotion, rollback or registry sync that is refused; the stages are left as they were."
     exit_code = 2
@@ -110,6 +112,8 @@ class DeployError(WorkbenchError):
     exit_code = 2
 class LimitsUnavailableError(WorkbenchError):
     "The store of the rate limits and token budget cannot be reached, and the settings say to fail closed."
+class ReviewUnavailableError(WorkbenchError):
+    "The review queue cannot take an output that should wait for review; the output is not given out unreviewed."
 class RequestError(WorkbenchError):
     "A request the service refuses: `status` is its HTTP status, `field` the part of the request at fault."
     exit_code = 2

@@ -10,21 +10,24 @@ from dataclasses import dataclass
 from typing import Iterable
 
 # %% auto #0
-__all__ = ['LATENCY_BUCKETS', 'STATUSES', 'FALLBACK_REASONS', 'OTHER', 'label', 'Metrics', 'record_request', 'record_usage',
-           'record_guards', 'metrics_text', 'tracer_provider', 'model_span_attributes', 'content_attributes']
+__all__ = ['LATENCY_BUCKETS', 'STATUSES', 'FALLBACK_REASONS', 'REVIEW_MODES', 'CONFIDENCE_BUCKETS', 'OTHER', 'label', 'Metrics',
+           'record_request', 'record_usage', 'record_guards', 'record_confidence', 'metrics_text', 'tracer_provider',
+           'model_span_attributes', 'content_attributes']
 
-# %% ../nbs/api/13_telemetry.ipynb #8af7550e
+# %% ../nbs/api/13_telemetry.ipynb #1396392e
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 STATUSES = ("ok", "invalid", "rate_limited", "over_budget", "blocked", "model_error", "unavailable", "cancelled",
             "error")
 FALLBACK_REASONS = ("timeout", "rate_limited", "server_error", "rejected", "invalid", "error")
+REVIEW_MODES = ("hold", "mark")
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 OTHER = "other"
 
 def label(value: str | None, allowed: Iterable[str]) -> str:
     "`value` when it is one of `allowed`, else `other`: a label value never comes from outside the fixed set."
     return value if value in set(allowed) else OTHER
 
-# %% ../nbs/api/13_telemetry.ipynb #d8771b43
+# %% ../nbs/api/13_telemetry.ipynb #15984176
 @dataclass
 class Metrics:
     "The service's Prometheus collectors, labelled only with values from the configured sets."
@@ -50,8 +53,12 @@ class Metrics:
                                  registry=r)
         self.budget = Gauge("llm_budget_remaining_tokens", "Tokens left in this month's budget", registry=r,
                             multiprocess_mode="livemostrecent")
+        self.confidence = Histogram("llm_confidence", "Confidence in the outputs that passed their guards",
+                                    ("task", "prompt_version"), buckets=CONFIDENCE_BUCKETS, registry=r)
+        self.reviews = Counter("llm_review_queued_total", "Outputs sent to the review queue, held or marked",
+                               ("task", "prompt_version", "mode"), registry=r)
 
-# %% ../nbs/api/13_telemetry.ipynb #ebbb2f03
+# %% ../nbs/api/13_telemetry.ipynb #3f059c6d
 def _call(metrics: Metrics, task: str, model: str, version: str) -> tuple[str, str, str]:
     return label(task, metrics.tasks), label(model, metrics.models), label(version, metrics.versions)
 
@@ -79,6 +86,12 @@ def record_guards(metrics: Metrics, task: str, failed: Iterable[str], fallbacks:
     for guard in failed: metrics.violations.labels(label(task, metrics.tasks), label(guard, metrics.guards)).inc()
     for reason in fallbacks:
         metrics.fallbacks.labels(label(task, metrics.tasks), label(reason, FALLBACK_REASONS)).inc()
+
+def record_confidence(metrics: Metrics, task: str, version: str, value: float, queued: str | None = None) -> None:
+    "Count the confidence `value` of an output of `task`, and whether it was `queued` for review (hold or mark)."
+    labels = label(task, metrics.tasks), label(version, metrics.versions)
+    metrics.confidence.labels(*labels).observe(value)
+    if queued: metrics.reviews.labels(*labels, label(queued, REVIEW_MODES)).inc()
 
 # %% ../nbs/api/13_telemetry.ipynb #e9bcb979
 def metrics_text(metrics: Metrics) -> bytes:

@@ -32,10 +32,10 @@ from .stats import Comparison
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['clean_names', 'store_lock', 'interrupts_deferred', 'store_errors', 'mlflow_client', 'experiment_id', 'git_commit',
-           'run_params', 'run_metrics', 'log_result', 'TrackedRun', 'check_artifacts', 'close_failed', 'keep_unlogged',
-           'track_eval', 'ui_command', 'StoredRun', 'runs_of', 'find_run', 'load_run', 'stored', 'compare_runs',
-           'log_comparison']
+__all__ = ['FEEDBACK_EXPERIMENT', 'FEEDBACK_METRICS', 'clean_names', 'store_lock', 'interrupts_deferred', 'store_errors',
+           'mlflow_client', 'experiment_id', 'git_commit', 'run_params', 'run_metrics', 'log_result', 'TrackedRun',
+           'check_artifacts', 'close_failed', 'keep_unlogged', 'track_eval', 'ui_command', 'StoredRun', 'runs_of',
+           'find_run', 'load_run', 'stored', 'compare_runs', 'log_comparison', 'log_review_feedback']
 
 # %% ../nbs/api/09_tracking.ipynb #ec03ad52
 def clean_names(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -376,3 +376,25 @@ def log_comparison(client, baseline: StoredRun, candidate: StoredRun, comparison
         client.log_figure(candidate.run_id, plot_quality_cost(points), f"{folder}/quality_cost.png")
     client.set_tag(candidate.run_id, "gate", verdict)
     client.set_tag(candidate.run_id, "llmops_wb.baseline_run", baseline.run_id)
+
+# %% ../nbs/api/09_tracking.ipynb #6f0406b4
+FEEDBACK_EXPERIMENT = "review-feedback"
+FEEDBACK_METRICS = ("waiting", "decided", "approved_rate", "edited_rate", "rejected_rate", "decision_seconds_p50",
+                    "decision_seconds_p95")
+
+def log_review_feedback(settings: Settings, rows: list[dict]) -> dict[str, str]:
+    "Record the review feedback `rows` (one per task and prompt version) in MLflow; the run id of each `task@version`."
+    client = mlflow_client(settings)
+    experiment, runs, uri = experiment_id(client, FEEDBACK_EXPERIMENT, settings), {}, tracking_uri(settings)
+    for row in rows:
+        ref = f"{row['task']}@{row['prompt_version']}"
+        with store_lock(uri), interrupts_deferred(), store_errors(uri):
+            found = client.search_runs([experiment], f"tags.`llmops_wb.review_of` = '{ref}'", max_results=1)
+            run_id = found[0].info.run_id if found else client.create_run(experiment, run_name=ref, tags={
+                "llmops_wb.review_of": ref, "llmops_wb.task": row["task"],
+                "llmops_wb.prompt_version": row["prompt_version"]}).info.run_id
+            for name in FEEDBACK_METRICS:
+                if row.get(name) is not None: client.log_metric(run_id, name, float(row[name]), step=row["decided"])
+            if not found: client.set_terminated(run_id)
+        runs[ref] = run_id
+    return runs

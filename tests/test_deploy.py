@@ -272,7 +272,7 @@ def rendered_dashboard(root: Path, **deploy) -> tuple[Path, dict]:
 def test_dashboard_queries_parse(root: Path):
     out, board = rendered_dashboard(root)
     count = write_dashboard_rules(board, out)
-    assert count == 18  # 16 panel queries and 2 variables
+    assert count == 21  # 19 panel queries and 2 variables
     checked = promtool("check", "rules", "dashboard.rules.yaml", cwd=out)
     assert checked.returncode == 0 and f"SUCCESS: {count} rules found" in checked.stdout, \
         checked.stdout + checked.stderr

@@ -110,8 +110,10 @@ def test_no_accepted_item_is_lost_when_the_processes_are_killed(target: str, tmp
     for process in processes: process.send_signal(signal.SIGKILL)
     for process in processes: process.wait(timeout=10)
     for output in outputs.values(): output.close()
-    accepted = [line.split()[1] for line in logs["enqueue"].read_text().splitlines() if line.startswith("accepted")]
-    decided = [line.split()[1] for line in logs["decide"].read_text().splitlines() if line.startswith("decided")]
+    def reported(role: str, word: str) -> list[str]:  # whole lines only: a kill can cut the last one short
+        return [parts[1] for line in logs[role].read_text().splitlines()
+                if len(parts := line.split()) == 2 and parts[0] == word and len(parts[1]) == 32]
+    accepted, decided = reported("enqueue", "accepted"), reported("decide", "decided")
     store = opened(target)
     held = {item.id: item for item in store.items(limit=1_000_000)}
     assert len(accepted) > 50 and decided, (len(accepted), len(decided))
