@@ -54,7 +54,7 @@ def token_features(logprobs: Sequence[float]) -> tuple[float, float]:
     "The mean and the minimum of an answer's token `logprobs`."
     return sum(logprobs) / len(logprobs), min(logprobs)
 
-# %% ../nbs/api/10a_confidence.ipynb #5c8c9222
+# %% ../nbs/api/10a_confidence.ipynb #476530f3
 @dataclass(frozen=True)
 class ConfidenceModel:
     "A logistic model of P(acceptable) from the mean and minimum token log-probability."
@@ -64,10 +64,11 @@ class ConfidenceModel:
     prior: float  # P(acceptable) when there are no token probabilities
 
     def probability(self, logprobs: Sequence[float] | None) -> float:
-        "P(acceptable) of an answer with these token `logprobs`; the prior without them."
-        if not logprobs: return self.prior
-        mean, low = token_features(logprobs)
-        return 1 / (1 + math.exp(-(self.intercept + self.mean_weight * mean + self.min_weight * low)))
+        "P(acceptable) of an answer with these token `logprobs`; the prior without them (or with any not <= 0)."
+        if not logprobs or not all(v <= 0 for v in logprobs): return self.prior  # NaN, or an endpoint's nonsense
+        mean, low = token_features([max(v, -1e6) for v in logprobs])  # -inf (a probability of 0) stays finite
+        z = self.intercept + self.mean_weight * mean + self.min_weight * low
+        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
 
 def fit_confidence(answers: Sequence[LabelledAnswer]) -> ConfidenceModel:
     "The `ConfidenceModel` fitted to the labelled `answers` by maximum likelihood."
@@ -125,7 +126,7 @@ def guard_factor(verdicts: Sequence[Verdict]) -> float:
         elif v.guard == "content_filter" and v.score is not None: factor *= 1 - v.score
     return factor
 
-# %% ../nbs/api/10a_confidence.ipynb #7f17ca51
+# %% ../nbs/api/10a_confidence.ipynb #720422e0
 @dataclass(frozen=True)
 class Confidence:
     "How sure to be of one output: `value` in [0, 1], from the model's `tokens` or the `prior`."
@@ -136,4 +137,5 @@ def confidence(logprobs: Sequence[float] | None, verdicts: Sequence[Verdict] = (
                model: ConfidenceModel = SMOLLM2_ANSWERS) -> Confidence:
     "The confidence in an output with token `logprobs` that the guards judged as `verdicts`."
     value = model.probability(logprobs) * guard_factor(verdicts)
-    return Confidence(round(min(1.0, max(0.0, value)), 4), "tokens" if logprobs else "prior")
+    source = "tokens" if logprobs and all(v <= 0 for v in logprobs) else "prior"
+    return Confidence(round(min(1.0, max(0.0, value)), 4), source)
