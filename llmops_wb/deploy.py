@@ -26,11 +26,11 @@ from .tracking import mlflow_client
 __all__ = ['TaskRelease', 'alert_rules', 'containerfile', 'dashboard', 'render', 'apply_commands', 'write', 'task_release',
            'releases_from_registry']
 
-# %% ../nbs/api/16_deploy.ipynb #954a00fb
+# %% ../nbs/api/16_deploy.ipynb #34d12973
 _COLOURS = ("blue", "green")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_RESERVED = ("alerts", "grafana-dashboard", "kustomization", "redis")  # render's own files and objects
+_RESERVED = ("alerts", "grafana-dashboard", "kustomization", "redis", "review")  # render's own files and objects
 
 def _check_stage(release: TaskRelease, stage: str) -> None:
     "Check the version of `stage` in `release` and its sha256; `previous` and `canary` may be absent together."
@@ -153,8 +153,9 @@ def _check_settings(settings: Settings) -> None:
     for key in ("base_image", "redis_image"): _pinned(settings[f"deploy.{key}"], key)
     _pinned(f"{settings['deploy.image']}:{settings['deploy.image_tag']}", "image_tag")
 
-# %% ../nbs/api/16_deploy.ipynb #ddf3a9ce
+# %% ../nbs/api/16_deploy.ipynb #12259ed4
 _WORKDIR, _UID = "/app", 10001  # the image's working directory and user: shared by the Containerfile and the pods
+_REVIEWERS = f"{_WORKDIR}/reviewers"  # the reviewers' tokens, from the Secret <name>-review
 _REDIS_PORT = 6379
 
 def _env(settings: Settings, task: str, colour: str, version: str, sha256: str) -> list[dict]:
@@ -166,8 +167,11 @@ def _env(settings: Settings, task: str, colour: str, version: str, sha256: str) 
               "OTEL_SERVICE_NAME": _object_name(settings, task),
               "OTEL_RESOURCE_ATTRIBUTES": f"service.version={settings['deploy.image_tag']},llmops_wb.colour={colour}",
               "LLMOPS_WB_LIMITS_STORE": "redis",
-              "LLMOPS_WB_LIMITS_REDIS_URL": f"redis://{_object_name(settings, 'redis')}:{_REDIS_PORT}/0"}
-    return [{"name": name, "value": value} for name, value in values.items()]
+              "LLMOPS_WB_LIMITS_REDIS_URL": f"redis://{_object_name(settings, 'redis')}:{_REDIS_PORT}/0",
+              "LLMOPS_WB_REVIEW_TOKENS_FILE": f"{_REVIEWERS}/tokens"}
+    queue = {"secretKeyRef": {"name": _object_name(settings, "review"), "key": "store"}}
+    return [{"name": name, "value": value} for name, value in values.items()] + \
+        [{"name": "LLMOPS_WB_REVIEW_STORE", "valueFrom": queue}]
 
 # %% ../nbs/api/16_deploy.ipynb #e88bafbb
 _SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
@@ -181,7 +185,7 @@ def _resources(settings: Settings) -> dict:
     return {"requests": {"cpu": settings["deploy.cpu_request"], "memory": settings["deploy.memory_request"]},
             "limits": {"cpu": settings["deploy.cpu_limit"], "memory": settings["deploy.memory_limit"]}}
 
-# %% ../nbs/api/16_deploy.ipynb #04a78734
+# %% ../nbs/api/16_deploy.ipynb #4a77d2fd
 def _container(settings: Settings, env: list[dict]) -> dict:
     "The serving container, with its environment `env`."
     return {"name": "serve", "image": f"{settings['deploy.image']}:{settings['deploy.image_tag']}",
@@ -192,15 +196,18 @@ def _container(settings: Settings, env: list[dict]) -> dict:
             "readinessProbe": _probe("/readyz", 5, 3), "livenessProbe": _probe("/healthz", 10, 3),
             "securityContext": _SECURITY,
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
-                             {"name": "state", "mountPath": f"{_WORKDIR}/.llmops_wb"}]}
+                             {"name": "state", "mountPath": f"{_WORKDIR}/.llmops_wb"},
+                             {"name": "reviewers", "mountPath": _REVIEWERS, "readOnly": True}]}
 
-# %% ../nbs/api/16_deploy.ipynb #2beb9613
-def _pod(labels: dict, container: dict, volumes: list[str], uid: int, annotations: dict | None = None) -> dict:
-    "A pod template with `labels` running `container` as `uid`, with an empty folder for each of `volumes`."
+# %% ../nbs/api/16_deploy.ipynb #53ff52a5
+def _pod(labels: dict, container: dict, volumes: list[str], uid: int, annotations: dict | None = None,
+         secrets: dict[str, dict] | None = None) -> dict:
+    "A pod template with `labels` running `container` as `uid`, an empty folder for each of `volumes`, and `secrets`."
     spec = {"automountServiceAccountToken": False,
             "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [container], "volumes": [{"name": name, "emptyDir": {}} for name in volumes]}
+            "containers": [container], "volumes": [{"name": name, "emptyDir": {}} for name in volumes] +
+            [{"name": name, "secret": secret} for name, secret in (secrets or {}).items()]}
     return {"metadata": {"labels": labels} | ({"annotations": annotations} if annotations else {}), "spec": spec}
 
 def _deployment(settings: Settings, name: str, labels: dict, selector: dict, pod: dict, replicas: int,
@@ -211,15 +218,16 @@ def _deployment(settings: Settings, name: str, labels: dict, selector: dict, pod
             "spec": {"replicas": replicas, "revisionHistoryLimit": 3, "selector": {"matchLabels": selector},
                      "strategy": strategy, "template": pod}}
 
-# %% ../nbs/api/16_deploy.ipynb #d7040e88
+# %% ../nbs/api/16_deploy.ipynb #026bc0e5
 def _serving(settings: Settings, task: str, colour: str, version: str, sha256: str, replicas: int) -> dict:
     "The Deployment `<name>-<task>-<colour>` of `replicas` pods serving `version` of `task`."
     labels = _labels(settings, "serve", task, colour, version)
     port = settings["deploy.port"]
     scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics",
               "llmops-wb/prompt-sha256": sha256}
+    reviewers = {"secretName": _object_name(settings, "review"), "items": [{"key": "reviewers", "path": "tokens"}]}
     pod = _pod(labels, _container(settings, _env(settings, task, colour, version, sha256)), ["tmp", "state"], _UID,
-               scrape)
+               scrape, {"reviewers": reviewers})
     return _deployment(settings, _object_name(settings, task, colour), labels,
                        _selector(settings, "serve", task, colour), pod, replicas)
 

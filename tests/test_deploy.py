@@ -104,7 +104,7 @@ def container(deployment: dict) -> dict:
 
 
 def env(deployment: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container(deployment)["env"]}
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(deployment)["env"]}
 
 
 def tool(name: str, hint: str = SETUP) -> str:
@@ -429,8 +429,13 @@ def test_every_container_is_configured_from_settings(root: Path):
         assert values["OTEL_SERVICE_NAME"].startswith("wb-")
         assert values["LLMOPS_WB_LIMITS_STORE"] == "redis"
         assert values["LLMOPS_WB_LIMITS_REDIS_URL"] == "redis://wb-redis:6379/0"
+        # the review queue and its reviewers come from the Secret wb-review, which the operator makes
+        assert values.pop("LLMOPS_WB_REVIEW_STORE") == {"secretKeyRef": {"name": "wb-review", "key": "store"}}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["reviewers"]["secret"]["secretName"] == "wb-review"
+        assert values["LLMOPS_WB_REVIEW_TOKENS_FILE"] == "/app/reviewers/tokens"
         # the service accepts only LLMOPS_WB_ variables that are settings: anything else stops it at start
-        load_settings(root, environ=values)
+        load_settings(root, environ=values | {"LLMOPS_WB_REVIEW_STORE": "postgresql://queue.example/reviews"})
 
         spec = container(deployment)
         assert spec["image"] == "registry.example.com/team/llmops-wb:1.4.2"
