@@ -133,7 +133,7 @@ def items(self: ReviewStore, status: str | None = None, task: str | None = None,
           "ORDER BY created_at, id LIMIT ?"
     return [_item(row) for row in self._run(sql, (*params, limit))]
 
-# %% ../nbs/api/12_review.ipynb #4c7c4b15
+# %% ../nbs/api/12_review.ipynb #bcb0baf5
 _FREE = "(status = 'pending' OR (status = 'claimed' AND lease_until < ?))"
 
 @patch
@@ -151,7 +151,7 @@ def claim(self: ReviewStore, reviewer: str, lease_s: float = 600, item_id: str |
     if item_id is None: return None
     held = self.get(item_id)
     if held.status == "claimed" and held.reviewer == reviewer:  # one's own claim: the lease is renewed
-        self._run("UPDATE review_items SET lease_until = ? WHERE id = ? AND reviewer = ?",
+        self._run("UPDATE review_items SET lease_until = ? WHERE id = ? AND reviewer = ? AND status = 'claimed'",
                   (now + lease_s, item_id, reviewer))
         return self.get(item_id)
     if held.decided: raise RequestError(f"review item {item_id} is already {held.status} by {held.reviewer}", 409, "id")
