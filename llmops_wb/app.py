@@ -106,7 +106,7 @@ class _ASCIIJSON(JSONResponse):
 def _json(status: int, body: dict, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return _ASCIIJSON(body, status, dict(headers or {}))
 
-# %% ../nbs/api/14a_app.ipynb #4039cdae
+# %% ../nbs/api/14a_app.ipynb #0fd65780
 def create_app(service: Service) -> FastAPI:
     "The FastAPI app that serves `service`."
     @asynccontextmanager
@@ -114,6 +114,9 @@ def create_app(service: Service) -> FastAPI:
         await service.warm()
         holds = service.review is not None and any(p.review == "hold" for p in service.plans.values())
         courier = asyncio.ensure_future(service.deliver_callbacks()) if holds else None
+        if service.review is not None:
+            _log.info("review queue: %s; %s", "PostgreSQL" if service.review.postgres else service.review.target,
+                      ", ".join(f"{task} {p.review} below {p.threshold:g}" for task, p in service.plans.items()))
         yield
         if courier is not None: courier.cancel()
         for provider in service.providers: await provider.aclose()

@@ -339,7 +339,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if shared: shutil.rmtree(shared, ignore_errors=True)
     return 0
 
-# %% ../nbs/api/17_cli.ipynb #95fce8c1
+# %% ../nbs/api/17_cli.ipynb #c747a30e
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     "List, show, decide or export the review queue."
     from llmops_wb.release import actor
@@ -371,11 +371,13 @@ def _review_list(store, args: argparse.Namespace) -> int:
     return 0
 
 def _review_token(args: argparse.Namespace, settings: Settings) -> int:
-    from llmops_wb.review_page import add_reviewer
+    from llmops_wb.review_page import add_reviewer, read_reviewers
     path = settings.path("review.tokens_file")
+    replaced = path.exists() and args.name in read_reviewers(path)
     token = add_reviewer(path, args.name)
     print(f"{token}\n\nThe review page's token for {args.name}, shown this once "
-          f"({shown_path(path, settings)} keeps only its hash). Sign in at /review with it.")
+          f"({shown_path(path, settings)} keeps only its hash). Sign in at /review with it."
+          + (f" It replaces {args.name}'s earlier token, which no longer signs in." if replaced else ""))
     return 0
 
 def _review_sync(store, settings: Settings) -> int:
@@ -531,13 +533,14 @@ def add_deploy_command(commands) -> None:
     render.add_argument("--image-tag", help="the service image's tag (never latest)")
     render.set_defaults(func=cmd_deploy_render)
 
-# %% ../nbs/api/17_cli.ipynb #0825603b
+# %% ../nbs/api/17_cli.ipynb #c922da04
 def add_review_commands(commands) -> None:
     "Add `review list|show|approve|edit|reject|export|sync|token` to `commands`."
     review = commands.add_parser("review", help="the queue of outputs waiting for a person's decision")
     sub = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
     listing = sub.add_parser("list", help="the items, oldest first")
-    listing.add_argument("--status", help="pending, claimed, approved, edited or rejected (default: all)")
+    listing.add_argument("--status", choices=("pending", "claimed", "approved", "edited", "rejected"),
+                         help="only items in this state (default: all)")
     listing.add_argument("--task", help="only this task")
     listing.add_argument("--limit", type=positive_int, default=100)
     sub.add_parser("show", help="one item, whole").add_argument("id", help="the item's id, or its first characters")

@@ -17,8 +17,8 @@ from .guardrails import Verdict
 
 # %% auto #0
 __all__ = ['SMOLLM2_ANSWERS', 'LabelledAnswer', 'load_confidence_labels', 'token_features', 'ConfidenceModel', 'fit_confidence',
-           'cross_validated', 'reliability', 'expected_calibration_error', 'at_threshold', 'guard_factor', 'Confidence',
-           'confidence']
+           'cross_validated', 'wilson', 'reliability', 'expected_calibration_error', 'at_threshold', 'guard_factor',
+           'Confidence', 'confidence']
 
 # %% ../nbs/api/10a_confidence.ipynb #1a860a2f
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def fit_confidence(answers: Sequence[LabelledAnswer]) -> ConfidenceModel:
 # %% ../nbs/api/10a_confidence.ipynb #de7af09a
 SMOLLM2_ANSWERS = ConfidenceModel(intercept=3.6148, mean_weight=1.8307, min_weight=1.8679, prior=78 / 165)
 
-# %% ../nbs/api/10a_confidence.ipynb #235c0299
+# %% ../nbs/api/10a_confidence.ipynb #41e83844
 def cross_validated(answers: Sequence[LabelledAnswer], folds: int = 10) -> list[float]:
     "Each answer's P(acceptable) from a model fitted without its fold (every `folds`-th answer)."
     predicted = [0.0] * len(answers)
@@ -91,16 +91,24 @@ def cross_validated(answers: Sequence[LabelledAnswer], folds: int = 10) -> list[
         for i in held: predicted[i] = model.probability(answers[i].logprobs)
     return predicted
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    "The Wilson score interval of a share of `k` in `n` (95% for `z` = 1.96)."
+    if n == 0: return 0.0, 1.0
+    p, spread = k / n, z * math.sqrt(k * (n - k) / n + z * z / 4) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    return centre - spread / (1 + z * z / n), centre + spread / (1 + z * z / n)
+
 def reliability(predicted: Sequence[float], acceptable: Sequence[bool], bins: int = 5) -> list[dict]:
-    "Per bin of predicted probability: how many answers, their mean prediction and the share acceptable."
+    "Per bin of predicted probability: how many answers, their mean prediction, the share acceptable and its interval."
     rows = []
     for b in range(bins):
         low, high = b / bins, (b + 1) / bins
         inside = [(p, a) for p, a in zip(predicted, acceptable) if low <= p < high or (b == bins - 1 and p == 1)]
         if inside:
+            k = sum(a for _, a in inside)
             rows.append({"bin": f"{low:.1f}-{high:.1f}", "answers": len(inside),
-                         "predicted": sum(p for p, _ in inside) / len(inside),
-                         "acceptable": sum(a for _, a in inside) / len(inside)})
+                         "predicted": sum(p for p, _ in inside) / len(inside), "acceptable": k / len(inside),
+                         **dict(zip(("low", "high"), wilson(k, len(inside))))})
     return rows
 
 def expected_calibration_error(rows: Sequence[dict]) -> float:
@@ -108,13 +116,14 @@ def expected_calibration_error(rows: Sequence[dict]) -> float:
     total = sum(r["answers"] for r in rows)
     return sum(r["answers"] * abs(r["predicted"] - r["acceptable"]) for r in rows) / total
 
-# %% ../nbs/api/10a_confidence.ipynb #c64e0906
+# %% ../nbs/api/10a_confidence.ipynb #f1d43cd0
 def at_threshold(predicted: Sequence[float], acceptable: Sequence[bool], threshold: float) -> dict:
     "What a `threshold` does: the share let through, how many of those are acceptable, and the share held."
     through = [a for p, a in zip(predicted, acceptable) if p >= threshold]
-    return {"threshold": threshold, "through": len(through) / len(predicted),
+    low, high = wilson(sum(through), len(through))
+    return {"threshold": threshold, "through": len(through) / len(predicted), "answers_through": len(through),
             "acceptable_through": sum(through) / len(through) if through else float("nan"),
-            "held": 1 - len(through) / len(predicted)}
+            "acceptable_low": low, "acceptable_high": high, "held": 1 - len(through) / len(predicted)}
 
 # %% ../nbs/api/10a_confidence.ipynb #44e6a603
 def guard_factor(verdicts: Sequence[Verdict]) -> float:

@@ -510,7 +510,7 @@ async def _review(self: Service, r: Request, c: Completion, verdicts: list[Verdi
     record_confidence(self.metrics, r.task, str(r.prompt.version), r.confidence.value,
                       r.plan.review if r.review else None)
 
-# %% ../nbs/api/14_serve.ipynb #6d8bbd45
+# %% ../nbs/api/14_serve.ipynb #5c2560c9
 def review_status(item: ReviewItem) -> dict:
     "What a caller is told of its held output: where it stands and, once decided, the output that stands or why not."
     decided = item.decided
@@ -546,10 +546,17 @@ async def _post_decision(session, item: ReviewItem, hosts: Sequence[str]) -> boo
                                 headers={"X-Review-Id": item.id}) as response:
             ok = 200 <= response.status < 300
     except Exception as e:
-        _log.info("review %s: callback failed: %s", item.id, type(e).__name__)
+        _log.warning("review %s: the callback to %s failed (%s); it is tried again later", item.id,
+                     _host(item.callback_url), type(e).__name__)
         return False
-    _log.info("review %s: callback answered %d", item.id, response.status)
+    if not ok: _log.warning("review %s: the callback to %s answered %d; it is tried again later", item.id,
+                            _host(item.callback_url), response.status)
     return ok
+
+def _host(url: str | None) -> str:
+    from urllib.parse import urlsplit
+    try: return urlsplit(url or "").hostname or "?"
+    except ValueError: return "?"
 
 # %% ../nbs/api/14_serve.ipynb #9ab377da
 @patch

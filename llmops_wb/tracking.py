@@ -377,7 +377,7 @@ def log_comparison(client, baseline: StoredRun, candidate: StoredRun, comparison
     client.set_tag(candidate.run_id, "gate", verdict)
     client.set_tag(candidate.run_id, "llmops_wb.baseline_run", baseline.run_id)
 
-# %% ../nbs/api/09_tracking.ipynb #6f0406b4
+# %% ../nbs/api/09_tracking.ipynb #12912b80
 FEEDBACK_EXPERIMENT = "review-feedback"
 FEEDBACK_METRICS = ("waiting", "decided", "approved_rate", "edited_rate", "rejected_rate", "decision_seconds_p50",
                     "decision_seconds_p95")
@@ -393,8 +393,9 @@ def log_review_feedback(settings: Settings, rows: list[dict]) -> dict[str, str]:
             run_id = found[0].info.run_id if found else client.create_run(experiment, run_name=ref, tags={
                 "llmops_wb.review_of": ref, "llmops_wb.task": row["task"],
                 "llmops_wb.prompt_version": row["prompt_version"]}).info.run_id
-            for name in FEEDBACK_METRICS:
-                if row.get(name) is not None: client.log_metric(run_id, name, float(row[name]), step=row["decided"])
+            now = {name: float(row[name]) for name in FEEDBACK_METRICS if row.get(name) is not None}
+            if found and found[0].data.metrics == now: continue  # nothing new since the last sync
+            for name, value in now.items(): client.log_metric(run_id, name, value, step=row["decided"])
             if not found: client.set_terminated(run_id)
         runs[ref] = run_id
     return runs
