@@ -74,7 +74,7 @@ def matching(pattern: str, what: str) -> Callable[[str], str]:
         return value.strip()
     return parse
 
-# %% ../nbs/api/01_config.ipynb #c1867617
+# %% ../nbs/api/01_config.ipynb #328bb883
 _TAG = r"(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # an OCI tag, never `latest`
 _IMAGE = r"([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"  # no tag
 _PINNED = rf"{_IMAGE}:{_TAG}(@sha256:[0-9a-f]{{64}})?"
@@ -99,6 +99,23 @@ def _redis_url(value: str) -> str:
         raise ValueError("expected a database number, as in redis://127.0.0.1:6379/0")
     return url
 
+def _hosts(value: str) -> tuple[str, ...]:
+    "Host names or IP addresses, comma-separated: no scheme, port, path or wildcard."
+    hosts = items(value)
+    for host in hosts:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*", host):
+            raise ValueError(f"{host!r} is not a host name or address; give names such as app.example.com or "
+                             "10.0.0.5, comma-separated, with no scheme, port or path")
+    return hosts
+
+def _queue(value: str) -> str:
+    "A SQLite file path or a postgresql:// URL."
+    store = text(value)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", store) and not store.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"{store.split('://')[0]}:// is not a queue; give a SQLite file path (such as "
+                         ".llmops_wb/review.db) or a postgresql:// URL")
+    return store
+
 def _models(value: str) -> tuple[str, ...]:
     "A fallback chain: model specs (local[:PATH], openai[:MODEL], fake[:NAME]), tried in the order written."
     chain = items(value)
@@ -108,7 +125,7 @@ def _models(value: str) -> tuple[str, ...]:
                              "comma-separated")
     return chain
 
-# %% ../nbs/api/01_config.ipynb #49339ec5
+# %% ../nbs/api/01_config.ipynb #1f8f3c7b
 SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
     "project": {"prompts_dir": (text, "prompts"), "datasets_dir": (text, "datasets")},
     "model": {"default": (text, "local"), "max_tokens": (bounded(int, 1, 32768), "160"),
@@ -147,8 +164,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], str]]] = {
               "max_body_bytes": (bounded(int, 1024, 16 * 2**20), "65536"),
               "max_connections": (bounded(int, 1, 100_000), "1000"),
               "capture_content": (parse_bool, "false")},
-    "review": {"store": (text, ".llmops_wb/review.db"), "lease_s": (bounded(float, 1, 86400), "600"),
-               "tokens_file": (text, ".llmops_wb/reviewers"), "callback_hosts": (optional(items), ""),
+    "review": {"store": (_queue, ".llmops_wb/review.db"), "lease_s": (bounded(float, 1, 86400), "600"),
+               "tokens_file": (text, ".llmops_wb/reviewers"), "callback_hosts": (optional(_hosts), ""),
                "callback_timeout_s": (bounded(float, 0.1, 600), "10")},
     "deploy": {"namespace": (_dns_label, "llmops-wb"), "name": (_dns_label, "llmops-wb"),
                "image": (matching(_IMAGE, "an image name without a tag, such as ghcr.io/org/name"),

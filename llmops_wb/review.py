@@ -23,7 +23,7 @@ from .errors import ConfigError, RequestError
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['DECISIONS', 'MAX_NOTIFY_TRIES', 'ReviewItem', 'ReviewStore', 'store_from_settings', 'export_cases']
+__all__ = ['DECISIONS', 'MAX_NOTIFY_TRIES', 'ReviewItem', 'ReviewStore', 'check_decision', 'store_from_settings', 'export_cases']
 
 # %% ../nbs/api/12_review.ipynb #97f9ca93
 DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
@@ -61,31 +61,28 @@ def _item(row: Sequence) -> ReviewItem:
     values = dict(zip(_COLUMNS, row))
     return ReviewItem(**{**values, "input": json.loads(values["input"]), "verdicts": json.loads(values["verdicts"])})
 
-# %% ../nbs/api/12_review.ipynb #8695d6e1
+# %% ../nbs/api/12_review.ipynb #9c3f1288
 _SCHEMA = """CREATE TABLE IF NOT EXISTS review_items (
   id TEXT PRIMARY KEY, task TEXT NOT NULL, prompt_version TEXT NOT NULL, model TEXT NOT NULL, input TEXT NOT NULL,
   output TEXT NOT NULL, confidence {float} NOT NULL, verdicts TEXT NOT NULL, request_id TEXT,
   created_at {float} NOT NULL, status TEXT NOT NULL, reviewer TEXT, lease_until {float}, final_output TEXT,
   reason TEXT, decided_at {float})"""
 _INDEX = "CREATE INDEX IF NOT EXISTS review_items_queue ON review_items (status, created_at)"
+def _storable(value):
+    "`value` as either database keeps it: a NUL character, which PostgreSQL text cannot hold, becomes U+FFFD."
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
 _ADDED = {"callback_url": "TEXT", "notified_at": "{float}", "notify_tries": "INTEGER NOT NULL DEFAULT 0",
           "notify_after": "{float}"}  # columns newer than the first queues, added to those in place
 
 class ReviewStore:
-    "The review queue in SQLite (a path) or PostgreSQL (a postgresql:// URL)."
-    def __init__(self, target: str | Path):
-        self.target, self._lock = str(target), threading.Lock()
+    "The review queue in SQLite (a path) or PostgreSQL (a postgresql:// URL); no call waits longer than `timeout_s`."
+    def __init__(self, target: str | Path, timeout_s: float = 5.0):
+        self.target, self.timeout_s, self._lock = str(target), timeout_s, threading.Lock()
         self.postgres = self.target.startswith(("postgresql://", "postgres://"))
-        if self.postgres:
-            import psycopg
-            self._db = psycopg.connect(self.target, autocommit=True)
-            self._p, real = "%s", "DOUBLE PRECISION"
-        else:
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.target, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._p, real = "?", "REAL"
+        if not self.postgres: Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        self._p, real = ("%s", "DOUBLE PRECISION") if self.postgres else ("?", "REAL")
+        self._db = self._connect()
         self._run(_SCHEMA.format(float=real))
         self._run(_INDEX)
         have = {row[0] for row in self._run("SELECT column_name FROM information_schema.columns WHERE table_name = "
@@ -94,15 +91,31 @@ class ReviewStore:
         for column, kind in _ADDED.items():
             if column not in have: self._run(f"ALTER TABLE review_items ADD COLUMN {column} {kind.format(float=real)}")
 
+    def _connect(self):
+        "A connection that commits every statement and gives up on a lock after `timeout_s`."
+        if self.postgres:
+            import psycopg
+            db = psycopg.connect(self.target, autocommit=True, connect_timeout=max(1, round(self.timeout_s)))
+            db.execute(f"SET statement_timeout = {round(self.timeout_s * 1000)}")
+            return db
+        db = sqlite3.connect(self.target, check_same_thread=False, isolation_level=None, timeout=self.timeout_s)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        return db
+
     def _run(self, sql: str, params: Sequence = ()) -> list:
         "Run one statement, committed on return; its rows."
-        with self._lock:
-            cursor = self._db.execute(sql.replace("?", self._p), params)
+        if not self._lock.acquire(timeout=self.timeout_s):
+            raise TimeoutError(f"the review queue is busy: no turn within {self.timeout_s:g} s")
+        try:
+            if self.postgres and self._db.closed: self._db = self._connect()  # a restart or failover dropped it
+            cursor = self._db.execute(sql.replace("?", self._p), [_storable(p) for p in params])
             return cursor.fetchall() if cursor.description else []
+        finally: self._lock.release()
 
     def close(self) -> None: self._db.close()
 
-# %% ../nbs/api/12_review.ipynb #350b8a89
+# %% ../nbs/api/12_review.ipynb #5db432db
 @patch
 def enqueue(self: ReviewStore, task: str, prompt_version: str, model: str, input: dict, output: str,
             confidence: float, verdicts: list | None = None, request_id: str | None = None,
@@ -112,7 +125,8 @@ def enqueue(self: ReviewStore, task: str, prompt_version: str, model: str, input
     self._run(f"INSERT INTO review_items ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
               (item_id, task, prompt_version, model, json.dumps(input), output, float(confidence),
                json.dumps(verdicts or []), request_id, created, "pending", callback_url))
-    return ReviewItem(item_id, task, prompt_version, model, input, output, float(confidence), list(verdicts or []),
+    return ReviewItem(item_id, task, prompt_version, model, input, _storable(output), float(confidence),
+                      list(verdicts or []),
                       request_id, created, "pending", callback_url=callback_url)
 
 @patch
@@ -161,18 +175,22 @@ def claim(self: ReviewStore, reviewer: str, lease_s: float = 600, item_id: str |
 def _when(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t is not None else "-"
 
-# %% ../nbs/api/12_review.ipynb #bc3a105b
-@patch
-def decide(self: ReviewStore, item_id: str, reviewer: str, decision: str, text: str | None = None,
-           reason: str | None = None, now: float | None = None) -> ReviewItem:
-    "Record `reviewer`'s `decision` (approve, edit or reject) on the item they hold."
-    now = time.time() if now is None else now
+# %% ../nbs/api/12_review.ipynb #0611684a
+def check_decision(decision: str, text: str | None = None, reason: str | None = None) -> None:
+    "Refuse a `decision` that cannot be made whatever the item: unknown, an edit without `text`, a bare rejection."
     if decision not in DECISIONS:
         raise RequestError(f"decision {decision!r} is not one of approve, edit, reject", 422, "decision")
     if decision == "edit" and not (text or "").strip():
         raise RequestError("an edit needs the edited text", 422, "text", hint="give the text that should stand")
     if decision == "reject" and not (reason or "").strip():
         raise RequestError("a rejection needs a reason", 422, "reason", hint="say why the output is wrong")
+
+@patch
+def decide(self: ReviewStore, item_id: str, reviewer: str, decision: str, text: str | None = None,
+           reason: str | None = None, now: float | None = None) -> ReviewItem:
+    "Record `reviewer`'s `decision` (approve, edit or reject) on the item they hold."
+    now = time.time() if now is None else now
+    check_decision(decision, text, reason)
     final = "output" if decision == "approve" else "?" if decision == "edit" else "NULL"
     params = ([text] if decision == "edit" else []) + [DECISIONS[decision], reason, now, item_id, reviewer, now]
     rows = self._run(f"UPDATE review_items SET final_output = {final}, status = ?, reason = ?, decided_at = ? "
@@ -253,7 +271,7 @@ def feedback(self: ReviewStore) -> list[dict]:
                     "decision_seconds_p95": float(np.percentile(waits, 95)) if waits else None})
     return out
 
-# %% ../nbs/api/12_review.ipynb #f99a9759
+# %% ../nbs/api/12_review.ipynb #55fb23e2
 def store_from_settings(settings) -> ReviewStore:
     "The review queue `[review] store` names; one that cannot be opened is a `ConfigError` naming it."
     target = settings["review.store"]
@@ -270,7 +288,8 @@ def find(self: ReviewStore, prefix: str) -> ReviewItem:
     "The one item whose id starts with `prefix` (at least 4 characters)."
     if len(prefix) < 4 or not prefix.isalnum():
         raise RequestError(f"{prefix!r} is not a review id", 422, "id", hint="give at least the first 4 characters")
-    rows = self._run(f"SELECT {', '.join(_COLUMNS)} FROM review_items WHERE id LIKE ? LIMIT 2", (prefix + "%",))
+    rows = self._run(f"SELECT {', '.join(_COLUMNS)} FROM review_items WHERE id LIKE ? LIMIT 2",
+                     (prefix.lower() + "%",))  # ids are lower-case hex; LIKE ignores case in SQLite only
     if not rows: raise RequestError(f"no review item {prefix!r}", 404, "id", hint="list the queue to see the ids")
     if len(rows) > 1: raise RequestError(f"{prefix!r} fits several review items", 409, "id", hint="give more of the id")
     return _item(rows[0])

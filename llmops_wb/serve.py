@@ -225,7 +225,7 @@ def _chain(specs: tuple[str, ...], settings: Settings, environ: Mapping[str, str
         if spec not in made: made[spec] = make_provider(spec, settings, environ)
     return [made[spec] for spec in specs]
 
-# %% ../nbs/api/14_serve.ipynb #faa1d98c
+# %% ../nbs/api/14_serve.ipynb #b7de45cf
 def plan_tasks(settings: Settings, pins: Mapping[str, Pin], environ: Mapping[str, str] = os.environ,
                made: dict | None = None) -> dict[str, TaskPlan]:
     "How every pinned task is served, checked against the settings; `made` shares providers between calls."
@@ -235,6 +235,12 @@ def plan_tasks(settings: Settings, pins: Mapping[str, Pin], environ: Mapping[str
                           f"{settings['serve.deadline_s']:g}: the first model could use the whole deadline and "
                           "never fall back", hint="give each model less time than the chain")
     default = settings["serve.models"] or (settings["model.default"],)
+    prompts_dir = settings.path("project.prompts_dir")
+    for name in settings.task_values:  # a misspelt section would leave its task on the defaults, unnoticed
+        if not (prompts_dir / name).is_dir():
+            tasks = sorted(d.name for d in prompts_dir.iterdir() if d.is_dir()) if prompts_dir.is_dir() else []
+            raise ConfigError(f"settings.ini [task.{name}]: there is no task {name!r} in {prompts_dir.name}/",
+                              hint=f"the tasks are {', '.join(tasks) or 'none'}; fix the section's name")
     plans = {}
     for task, pin in pins.items():
         cfg, where = settings.task(task), f"settings.ini [task.{task}]"
@@ -452,7 +458,7 @@ async def _admit(self: Service, r: Request, caller: str, critical: bool, big: bo
                        f"{reserve} tokens", 429, None, limit="budget", retry_after=retry,
                        hint="lower max_tokens, or retry when the month renews (1st, 00:00 UTC)")
 
-# %% ../nbs/api/14_serve.ipynb #6ac76e20
+# %% ../nbs/api/14_serve.ipynb #d81873db
 def review_url(item_id: str) -> str:
     "Where a caller polls the decision on the review item `item_id`."
     return f"/v1/reviews/{item_id}"
@@ -462,6 +468,8 @@ def allowed_callback(url: str, hosts: Sequence[str] | None) -> str:
     from urllib.parse import urlsplit
     hosts = hosts or ()
     try: parts = urlsplit(url)
+    except ValueError: parts = None
+    try: _ = parts and parts.port  # a port that is not a number from 0 to 65535 raises here
     except ValueError: parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
         raise RequestError("callback_url is not an http(s) URL", 422, "callback_url",
@@ -473,7 +481,7 @@ def allowed_callback(url: str, hosts: Sequence[str] | None) -> str:
                                                 "host is allowed ([review] callback_hosts)")
     return url
 
-# %% ../nbs/api/14_serve.ipynb #23a24e5a
+# %% ../nbs/api/14_serve.ipynb #59a6bcaa
 @patch
 def _reviews(self: Service, plan: TaskPlan) -> bool:
     "Whether outputs of `plan`'s task are scored and may wait for review."
@@ -505,12 +513,15 @@ async def _review(self: Service, r: Request, c: Completion, verdicts: list[Verdi
                                                callback_url=r.callback_url)
         except Exception as e:
             _log.error("request %s: the review queue cannot take its output: %s", r.id, type(e).__name__)
+            if r.streamed:  # a marked task's pieces are out already: the client must drop them
+                raise ReviewUnavailableError("the review queue cannot take this output: drop the pieces sent",
+                                             hint="retry shortly; the service log says why") from None
             raise ReviewUnavailableError("the review queue cannot take this output, so it is not given out",
                                          hint="retry shortly; the service log says why") from None
     record_confidence(self.metrics, r.task, str(r.prompt.version), r.confidence.value,
                       r.plan.review if r.review else None)
 
-# %% ../nbs/api/14_serve.ipynb #5c2560c9
+# %% ../nbs/api/14_serve.ipynb #ef3b87c8
 def review_status(item: ReviewItem) -> dict:
     "What a caller is told of its held output: where it stands and, once decided, the output that stands or why not."
     decided = item.decided
@@ -531,12 +542,15 @@ async def deliver_callbacks(self: Service, interval_s: float = 1.0) -> None:
             except Exception as e:
                 _log.warning("the review queue cannot be read for callbacks: %s", type(e).__name__)
                 due = []
-            for item in due:
-                delivered = await _post_decision(session, item, self.settings["review.callback_hosts"])
-                try: await asyncio.to_thread(self.review.notified, item.id, delivered)
-                except Exception as e: _log.warning("review %s: its delivery is not recorded: %s", item.id,
-                                                    type(e).__name__)
+            await asyncio.gather(*(self._deliver(session, item) for item in due))  # a slow receiver delays no other
             await asyncio.sleep(interval_s)
+
+@patch
+async def _deliver(self: Service, session, item: ReviewItem) -> None:
+    "Post `item`'s decision to its caller and record whether it arrived."
+    delivered = await _post_decision(session, item, self.settings["review.callback_hosts"])
+    try: await asyncio.to_thread(self.review.notified, item.id, delivered)
+    except Exception as e: _log.warning("review %s: its delivery is not recorded: %s", item.id, type(e).__name__)
 
 async def _post_decision(session, item: ReviewItem, hosts: Sequence[str]) -> bool:
     "Post `item`'s decision to its callback URL; whether the receiver took it (a 2xx)."

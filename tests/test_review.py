@@ -119,3 +119,27 @@ def test_no_accepted_item_is_lost_when_the_processes_are_killed(target: str, tmp
     assert len(accepted) > 50 and decided, (len(accepted), len(decided))
     assert set(accepted) <= set(held)  # every item whose enqueue returned is there
     assert all(held[i].status == "approved" for i in decided)  # and every decision that returned
+
+
+def test_a_dropped_postgresql_connection_is_opened_again(target: str):
+    "A restart or failover of PostgreSQL ends the connection: the call at that moment fails, the next ones work."
+    if not target.startswith("postgresql"): pytest.skip("PostgreSQL only")
+    import psycopg
+    store = opened(target)
+    [item_id] = fill(store, 1)
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (store._db.info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError): store.get(item_id)
+    assert store.get(item_id).id == item_id
+
+
+def test_a_locked_queue_times_out_instead_of_hanging(target: str):
+    "A queue another transaction holds refuses the call after the store's timeout (the service answers 503)."
+    if not target.startswith("postgresql"): pytest.skip("PostgreSQL only")
+    import psycopg
+    opened(target)  # the table exists
+    store = ReviewStore(target, timeout_s=1)
+    OPENED.append(store)
+    with psycopg.connect(target) as locker:
+        locker.execute("LOCK TABLE review_items IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"): fill(store, 1)
