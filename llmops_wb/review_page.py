@@ -112,17 +112,35 @@ def reviewer_for(path: Path, token: str) -> str | None:
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                        "frame-ancestors 'none'",
             "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
-_STYLE = """body{font:15px/1.5 system-ui,sans-serif;color:#1d1d1f;max-width:72rem;margin:0 auto;padding:0 1.5rem 2rem}
-header{display:flex;justify-content:space-between;align-items:center;border-bottom:1px solid #ddd;padding:.5rem 0}
-header form{margin:0}table{border-collapse:collapse;margin:.5rem 0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem}
+_STYLE = """*,::before,::after{box-sizing:border-box}
+body{font:15px/1.5 system-ui,sans-serif;color:#1d1d1f;max-width:72rem;margin:0 auto;
+padding:0 clamp(.75rem,3vw,1.5rem) 2rem}
+header{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;padding:.5rem 0;
+border-bottom:1px solid #ddd}header form{margin:0}h1{font-size:1.5rem;overflow-wrap:anywhere}h2{font-size:1.15rem}
+h3{font-size:1rem;margin:0}.wide{overflow-x:auto;margin:.5rem 0 1rem}table{border-collapse:collapse}
 th,td{text-align:left;vertical-align:top;padding:.3rem .7rem;border-bottom:1px solid #eee}
+.counts{margin:.5rem 0}.counts tbody{display:flex;flex-wrap:wrap}.counts th,.counts td{border:0}
+.counts td{padding-left:0}
+.items td{white-space:nowrap}.items td.preview,.items td.held{white-space:normal}td.preview{min-width:16rem}
+@media (max-width:40rem){.items,.items tbody,.items tr,.items td.preview{display:block}
+.items tr:first-child{display:none}.items tr{padding:.5rem 0;border-bottom:1px solid #ddd}
+.items td{display:inline-block;border:0;padding:0 .8rem 0 0}.items td.preview{min-width:0;padding:.2rem 0}
+.items td[data-label]::before{content:attr(data-label) " ";color:#555}.items td:empty{display:none}}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f5f5f7;padding:.5rem .7rem;margin:0}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#555}dd{margin:0}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem 1rem}dt{color:#555}
+dd{margin:0;overflow-wrap:anywhere}.quiet{color:#555;font-size:.9em}
 .notice{background:#e7f4e9;padding:.5rem .8rem}.error{background:#fbe8e8;padding:.5rem .8rem}
-.decide form{margin:.8rem 0}textarea{width:100%;font:inherit}input[name=reason]{width:30rem;max-width:100%}
-button{font:inherit;padding:.2rem .9rem}"""
+p.held{background:#fdf3e1;padding:.5rem .8rem}#claim{margin:1rem 0}
+.decide form{display:flex;flex-direction:column;align-items:flex-start;gap:.5rem;margin:1rem 0;padding:.8rem 1rem;
+border:1px solid #ddd;border-radius:6px}.decide form#reject{border-color:#e0b4b4}.decide p{margin:0}
+textarea,input{font:inherit;max-width:100%}textarea{width:100%}input[name=reason]{width:30rem}
+button{font:inherit;padding:.3rem 1rem;border:1px solid #888;border-radius:4px;background:#f5f5f7;color:#1d1d1f}
+button.primary{background:#1a7f37;border-color:#1a7f37;color:#fff;font-weight:600}
+button.danger{background:#fff;border-color:#c62828;color:#c62828}"""
 
 def _e(value) -> str: return html.escape(str(value), quote=True)
+
+def _wide(table: str) -> str: return f'<div class="wide">{table}</div>'  # scrolls sideways, the page does not
 
 def _page(title: str, body: str, status: int = 200, reviewer: str | None = None) -> HTMLResponse:
     "The page `title` around `body` (HTML whose values are escaped already), for `reviewer` when one is signed in."
@@ -134,6 +152,8 @@ def _page(title: str, body: str, status: int = 200, reviewer: str | None = None)
                         f'<main><h1>{_e(title)}</h1>{body}</main></body></html>', status, _HEADERS)
 
 def _redirect(url: str) -> Response: return Response(status_code=303, headers={**_HEADERS, "Location": url})
+
+def _item_url(item_id: str) -> str: return f"/review/items/{quote(item_id, safe='')}"
 
 # %% ../nbs/api/14b_review_page.ipynb #962c5863
 _STATUSES = ("pending", "claimed", "approved", "edited", "rejected")
@@ -153,36 +173,43 @@ def _holder(item: ReviewItem, now: float) -> str:
     if item.lease_until < now: return f"nobody ({_e(item.reviewer)}'s lease lapsed)"
     return f"{_e(item.reviewer)} until {_when(item.lease_until)}"
 
+# %% ../nbs/api/14b_review_page.ipynb #76a2058e
+def _preview(text: str, size: int = 80) -> str:
+    "The start of `text` on one line, in HTML: its whitespace runs as single spaces, at most `size` characters."
+    line = " ".join(str(text).split())
+    return _e(line if len(line) <= size else line[:size - 1].rstrip() + "…")
+
 # %% ../nbs/api/14b_review_page.ipynb #cf67c3fc
 _SHOWN = 100  # items on the queue page
 
 def _queue_body(store: ReviewStore, now: float, notice: str | None) -> str:
-    "The queue: the counts by status, then the pending and claimed items, oldest first."
+    "The queue: the counts by status, then the pending and claimed items, oldest first, each with its output's start."
     counts = store.counts()
     waiting = sorted(store.items("pending", limit=_SHOWN) + store.items("claimed", limit=_SHOWN),
                      key=lambda item: (item.created_at, item.id))[:_SHOWN]
     tally = "".join(f"<tr><th>{s}</th><td>{counts.get(s, 0)}</td></tr>" for s in _STATUSES)
-    rows = "".join(f'<tr><td><a href="/review/items/{quote(i.id, safe="")}"><code>{_e(i.id[:12])}</code></a></td>'
-                   f"<td>{_e(i.task)}</td><td>{_e(i.prompt_version)}</td><td>{_e(i.model)}</td>"
-                   f"<td>{i.confidence:.2f}</td><td>{_age(now - i.created_at)}</td><td>{_holder(i, now)}</td></tr>"
-                   for i in waiting)
+    rows = "".join(f'<tr><td><a href="{_item_url(i.id)}"><code>{_e(i.id[:12])}</code></a></td>'
+                   f'<td class="preview">{_preview(i.output)}</td><td>{_e(i.task)}</td><td>{_e(i.prompt_version)}</td>'
+                   f'<td>{_e(i.model)}</td><td data-label="confidence">{i.confidence:.2f}</td><td data-label="age">'
+                   f'{_age(now - i.created_at)}</td><td class="held" data-label="held by">'
+                   f'{_holder(i, now) if i.status == "claimed" else ""}</td></tr>' for i in waiting)
     more = counts.get("pending", 0) + counts.get("claimed", 0) - len(waiting)
-    head = "<tr><th>id</th><th>task</th><th>prompt version</th><th>model</th><th>confidence</th><th>age</th>" \
-           "<th>held by</th></tr>"
-    table = f'<table class="items">{head}{rows}</table>' if rows else "<p>No item is waiting for a decision.</p>"
+    head = "<tr><th>id</th><th>output</th><th>task</th><th>prompt version</th><th>model</th><th>confidence</th>" \
+           "<th>age</th><th>held by</th></tr>"
+    table = _wide(f'<table class="items">{head}{rows}</table>') if rows else "<p>No item is waiting for a decision.</p>"
     return (f'<p class="notice">{_e(notice)}</p>' if notice else "") + \
-        f'<table class="counts">{tally}</table><form method="post" action="/review/next"><button>Review next' \
-        f'</button></form><h2>Waiting, oldest first</h2>{table}' + \
+        f'<table class="counts">{tally}</table><form method="post" action="/review/next"><button class="primary">' \
+        f'Review next</button></form><h2>Waiting, oldest first</h2>{table}' + \
         (f"<p>and {more} more, shown as the ones above are decided.</p>" if more > 0 else "")
 
 # %% ../nbs/api/14b_review_page.ipynb #d87a22d3
 def _notice(params: Mapping[str, str]) -> str | None:
-    "The notice the query `params` of a redirect ask for: an item decided, or nothing free to review."
+    "The notice the query `params` of a redirect ask for: an item decided, nothing (else) free to review, or both."
     done, item = params.get("done"), params.get("item", "")
-    if done in ("approved", "edited", "rejected") and re.fullmatch(r"[0-9a-f]{4,32}", item):
-        return f"Item {item[:12]} {done}."
-    if params.get("none") == "free": return "Nothing is free to review right now: every waiting item is held."
-    return None
+    decided = done in ("approved", "edited", "rejected") and re.fullmatch(r"[0-9a-f]{4,32}", item) is not None
+    said = [f"Item {item[:12]} {done}."] if decided else []
+    if params.get("none") == "free": said.append(f"Nothing {'else ' if decided else ''}is free to review right now.")
+    return " ".join(said) or None
 
 # %% ../nbs/api/14b_review_page.ipynb #90d3b1bb
 def _text(value) -> str:
@@ -193,47 +220,97 @@ def _variables(values: dict) -> str:
     "The item's input `values`, one row per variable."
     if not isinstance(values, dict): return f"<pre>{_e(_text(values))}</pre>"
     rows = "".join(f"<tr><th>{_e(k)}</th><td><pre>{_e(_text(v))}</pre></td></tr>" for k, v in values.items())
-    return f'<table class="input">{rows}</table>' if rows else "<p>No variables.</p>"
+    return _wide(f'<table class="input">{rows}</table>') if rows else "<p>No variables.</p>"
+
+def _cell(value) -> str:
+    "A verdict's `value` in HTML: a float to three decimals, anything else as text."
+    return f"{value:.3f}" if isinstance(value, float) else _e(_text(value))
 
 def _verdicts(verdicts: list) -> str:
     "The guards' `verdicts` as a table with a column for every key any of them has."
     if not verdicts: return "<p>No guard verdicts.</p>"
     rows = [v if isinstance(v, dict) else {"verdict": v} for v in verdicts]
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    cells = "".join("<tr>" + "".join(f"<td>{_e(_text(row[k])) if k in row else ''}</td>" for k in keys) + "</tr>"
+    cells = "".join("<tr>" + "".join(f"<td>{_cell(row[k]) if k in row else ''}</td>" for k in keys) + "</tr>"
                     for row in rows)
-    return f'<table class="verdicts"><tr>{"".join(f"<th>{_e(k)}</th>" for k in keys)}</tr>{cells}</table>'
+    return _wide(f'<table class="verdicts"><tr>{"".join(f"<th>{_e(k)}</th>" for k in keys)}</tr>{cells}</table>')
 
 # %% ../nbs/api/14b_review_page.ipynb #82f9f8b9
-def _actions(item: ReviewItem, reviewer: str, now: float) -> str:
-    "The decision on `item`; or, to `reviewer` when they hold it, the decision forms; or else a button to claim it."
-    if item.decided:
-        reason = f"<dt>Reason</dt><dd>{_e(item.reason)}</dd>" if item.reason else ""
-        final = f'<h3>Final output</h3><pre class="final">{_e(item.final_output)}</pre>' \
-            if item.final_output is not None else ""
-        return f"<h2>Decision</h2><dl><dt>Decision</dt><dd>{_e(item.status)}</dd><dt>Reviewer</dt>" \
-               f"<dd>{_e(item.reviewer)}</dd><dt>Decided</dt><dd>{_when(item.decided_at)}</dd>{reason}</dl>{final}"
-    to = f"/review/items/{quote(item.id, safe='')}"
-    if item.status == "claimed" and item.reviewer == reviewer and item.lease_until >= now:
-        def form(name: str, fields: str, button: str) -> str:
-            return f'<form id="{name}" method="post" action="{to}/decision"><input type="hidden" name="decision" ' \
-                   f'value="{name}">{fields}<button>{button}</button></form>'
-        return '<h2>Decide</h2><section class="decide">' + form("approve", "", "Approve") + \
-            form("edit", '<label for="text">Edited output</label><textarea id="text" name="text" rows="8">\n'
-                 f"{_e(item.output)}</textarea>", "Save the edit") + \
-            form("reject", '<label>Reason <input name="reason" maxlength="2000"></label> ', "Reject") + "</section>"
-    return f'<form id="claim" method="post" action="{to}/claim"><button>Claim</button> it to decide it</form>'
+def _threshold(service: Service, task: str) -> float:
+    "The confidence below which `service` queues `task`'s outputs: its served plan's, else the task's settings'."
+    plan = service.plans.get(task)
+    return plan.threshold if plan is not None else service.settings.task(task)["confidence_threshold"]
 
-def _item_body(item: ReviewItem, reviewer: str, now: float) -> str:
-    "One item: what it holds, where it stands, and what `reviewer` can do with it."
+def _facts(item: ReviewItem, now: float, threshold: float) -> str:
+    "What `item` is and where it stands at `now`, its confidence beside its task's `threshold`."
+    confidence = f'<span class="confidence">{item.confidence:.2f}</span> (the task\'s threshold: {threshold:.2f})' \
+                 '<div class="quiet">The estimated probability that the output is acceptable; an output below ' \
+                 "its task's threshold waits here for a person.</div>"
     facts = {"Status": _e(item.status), "Held by": _holder(item, now), "Task": _e(item.task),
-             "Prompt version": _e(item.prompt_version), "Model": _e(item.model),
-             "Confidence": f"{item.confidence:.2f}", "Request id": _e(item.request_id or "-"),
+             "Prompt version": _e(item.prompt_version), "Model": _e(item.model), "Confidence": confidence,
+             "Request id": _e(item.request_id or "-"),
              "Queued": f"{_when(item.created_at)} ({_age(now - item.created_at)} ago)",
              "Id": f"<code>{_e(item.id)}</code>"}
-    return '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts.items()) + "</dl>" + \
-        f'<h2>Input</h2>{_variables(item.input)}<h2>Output</h2><pre class="output">{_e(item.output)}</pre>' + \
-        f"<h2>Guard verdicts</h2>{_verdicts(item.verdicts)}{_actions(item, reviewer, now)}"
+    return '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts.items()) + "</dl>"
+
+# %% ../nbs/api/14b_review_page.ipynb #4cb9137f
+_TYPED = {"text": "Your edited output", "reason": "Your reason"}  # a decision's fields, and how they are named
+
+def _typed(form: Mapping[str, str]) -> dict[str, str]:
+    "What the reviewer typed in a decision's `form`, blank fields left out, with `\n` for a browser's `\r\n`."
+    return {k: form[k].replace("\r\n", "\n") for k in _TYPED if (form.get(k) or "").strip()}
+
+def _decision(item: ReviewItem) -> str:
+    "The decision made on `item`."
+    reason = f"<dt>Reason</dt><dd>{_e(item.reason)}</dd>" if item.reason else ""
+    final = f'<h3>Final output</h3><pre class="final">{_e(item.final_output)}</pre>' \
+        if item.final_output is not None else ""
+    return f"<h2>Decision</h2><dl><dt>Decision</dt><dd>{_e(item.status)}</dd><dt>Reviewer</dt>" \
+           f"<dd>{_e(item.reviewer)}</dd><dt>Decided</dt><dd>{_when(item.decided_at)}</dd>{reason}</dl>{final}"
+
+def _unsaved(typed: Mapping[str, str]) -> str:
+    "What was `typed` in a refused decision, to copy from."
+    kept = "".join(f"<dt>{label}</dt><dd><pre>{_e(typed[k])}</pre></dd>" for k, label in _TYPED.items() if k in typed)
+    return f'<h3>Not saved</h3><dl class="unsaved">{kept}</dl>' if kept else ""
+
+# %% ../nbs/api/14b_review_page.ipynb #13f66c21
+def _forms(item: ReviewItem, typed: Mapping[str, str]) -> str:
+    "The three decisions on `item`; the edit and the reason start from what was `typed`, if anything."
+    to, text = f"{_item_url(item.id)}/decision", typed.get("text", item.output)
+    def form(name: str, fields: str) -> str:
+        return f'<form id="{name}" method="post" action="{to}"><input type="hidden" name="decision" value="{name}">' \
+               f"{fields}</form>"
+    return '<h2>Decide</h2><div class="decide">' + \
+        form("approve", '<h3>Approve</h3><p class="quiet">The output stands as it is.</p>'
+             '<button class="primary">Approve</button>') + \
+        form("edit", '<h3>Edit</h3><label for="text">The output as it should read</label><textarea id="text" '
+             f'name="text" rows="8" required>\n{_e(text)}</textarea><button>Save the edit</button>') + \
+        form("reject", '<h3>Reject</h3><label for="reason">Why the output is wrong</label><input id="reason" '
+             f'name="reason" maxlength="2000" required value="{_e(typed.get("reason", ""))}">'
+             '<button class="danger">Reject</button>') + "</div>"
+
+def _claim_form(item: ReviewItem, typed: Mapping[str, str]) -> str:
+    "A button to claim `item`, which carries what was `typed` in a refused decision back to the decision forms."
+    kept = "".join(f'<input type="hidden" name="{k}" value="{_e(typed[k])}">' for k in _TYPED if k in typed)
+    return f'<form id="claim" method="post" action="{_item_url(item.id)}/claim">{kept}' \
+           '<button class="primary">Claim</button> it to decide it</form>'
+
+# %% ../nbs/api/14b_review_page.ipynb #65331737
+def _actions(item: ReviewItem, reviewer: str, now: float, typed: Mapping[str, str]) -> str:
+    "What `reviewer` can do with `item` at `now`: read its decision, decide it, claim it, or wait for its holder."
+    if item.decided: return _decision(item) + _unsaved(typed)
+    if item.status == "claimed" and item.lease_until >= now:
+        if item.reviewer == reviewer: return _forms(item, typed)
+        return f'<p class="held">Held by {_e(item.reviewer)} until {_when(item.lease_until)}: only they can decide ' \
+               "it until then.</p>" + _unsaved(typed)
+    return _claim_form(item, typed) + _unsaved(typed)
+
+def _item_body(item: ReviewItem, reviewer: str, now: float, threshold: float,
+               typed: Mapping[str, str] | None = None) -> str:
+    "One item: what it holds, where it stands, and what `reviewer` can do with it, with what they `typed` kept."
+    return _facts(item, now, threshold) + f'<h2>Input</h2>{_variables(item.input)}<h2>Output</h2>' + \
+        f'<pre class="output">{_e(item.output)}</pre><h2>Guard verdicts</h2>{_verdicts(item.verdicts)}' + \
+        _actions(item, reviewer, now, typed or {})
 
 # %% ../nbs/api/14b_review_page.ipynb #302731ee
 _COOKIE = "review_token"
@@ -320,33 +397,63 @@ async def _answer(request: Request, service, tokens: Path, work: _Work, back: st
     except RequestError as e: return _refusal(e, reviewer, back)
 
 # %% ../nbs/api/14b_review_page.ipynb #45818566
+_Threshold = Callable[[str], float]  # a task's confidence threshold
+
+def _item_page(item: ReviewItem, reviewer: str, threshold: float, notice: str | None = None,
+               refused: RequestError | None = None, typed: Mapping[str, str] | None = None) -> HTMLResponse:
+    "The page of `item`, with a `notice`, or with why the queue `refused` a decision (its status) and what was `typed`."
+    said = f'<p class="notice">{_e(notice)}</p>' if notice else ""
+    if refused is not None:
+        hint = f"<br>{_e(refused.hint)}" if refused.hint else ""
+        said += f'<p class="error" role="alert">{_e(refused.message)}{hint}</p>'
+    body = said + _item_body(item, reviewer, time.time(), threshold, typed)
+    return _page(f"Item {item.id[:12]}", body, refused.status if refused is not None else 200, reviewer)
+
 def _show_queue(store: ReviewStore, reviewer: str, form: dict, notice: str | None) -> Response:
     "The queue page, with `notice`."
     return _page("Review queue", _queue_body(store, time.time(), notice), 200, reviewer)
 
-def _show_item(store: ReviewStore, reviewer: str, form: dict, item_id: str) -> Response:
-    "The page of item `item_id`."
+def _show_item(store: ReviewStore, reviewer: str, form: dict, item_id: str, threshold_of: _Threshold,
+               notice: str | None) -> Response:
+    "The page of item `item_id`, with `notice`."
     item = store.get(item_id)
-    return _page(f"Item {item.id[:12]}", _item_body(item, reviewer, time.time()), 200, reviewer)
+    return _item_page(item, reviewer, threshold_of(item.task), notice)
 
-def _next(store: ReviewStore, reviewer: str, form: dict, lease_s: float) -> Response:
-    "To the item `reviewer` holds, else to the oldest free one, claimed for `lease_s`; else back to the queue."
+# %% ../nbs/api/14b_review_page.ipynb #20781606
+def _claim_next(store: ReviewStore, reviewer: str, lease_s: float) -> ReviewItem | None:
+    "The item `reviewer` holds, its lease renewed, else the oldest free one, claimed for `lease_s`; None if none is."
     now = time.time()
     mine = [i for i in store.items("claimed", limit=10_000) if i.reviewer == reviewer and i.lease_until >= now]
-    item = store.claim(reviewer, lease_s, mine[0].id) if mine else store.claim(reviewer, lease_s)
-    return _redirect(f"/review/items/{quote(item.id, safe='')}" if item else "/review?none=free")
+    return store.claim(reviewer, lease_s, mine[0].id) if mine else store.claim(reviewer, lease_s)
 
-def _claim(store: ReviewStore, reviewer: str, form: dict, item_id: str, lease_s: float) -> Response:
-    "Claim item `item_id` for `reviewer` for `lease_s`, then to its page."
-    store.claim(reviewer, lease_s, item_id)
-    return _redirect(f"/review/items/{quote(item_id, safe='')}")
+def _next(store: ReviewStore, reviewer: str, form: dict, lease_s: float) -> Response:
+    "To the item `_claim_next` gives `reviewer`; else back to the queue."
+    item = _claim_next(store, reviewer, lease_s)
+    return _redirect(_item_url(item.id) if item else "/review?none=free")
 
-def _decide(store: ReviewStore, reviewer: str, form: dict, item_id: str) -> Response:
-    "Record `reviewer`'s decision on item `item_id` from the posted `form`, then to the queue."
+def _claim(store: ReviewStore, reviewer: str, form: dict, item_id: str, lease_s: float,
+           threshold_of: _Threshold) -> Response:
+    "Claim item `item_id` for `reviewer` for `lease_s`, then to its page; that page at once if `form` carries text."
+    item = store.claim(reviewer, lease_s, item_id)
+    if not _typed(form): return _redirect(_item_url(item_id))
+    return _item_page(item, reviewer, threshold_of(item.task), "Claimed: what you typed is kept below.",
+                      typed=_typed(form))
+
+# %% ../nbs/api/14b_review_page.ipynb #f5d05d39
+def _decide(store: ReviewStore, reviewer: str, form: dict, item_id: str, lease_s: float,
+            threshold_of: _Threshold) -> Response:
+    "Record `reviewer`'s decision on item `item_id` from the posted `form`, then to the next item, claimed."
     text, reason = form.get("text"), (form.get("reason") or "").strip() or None
-    item = store.decide(item_id, reviewer, form.get("decision", ""), text and text.replace("\r\n", "\n"), reason)
+    try: item = store.decide(item_id, reviewer, form.get("decision", ""), text and text.replace("\r\n", "\n"), reason)
+    except RequestError as e:
+        if e.status not in (409, 422): raise
+        held = store.get(item_id)
+        return _item_page(held, reviewer, threshold_of(held.task), refused=e, typed=_typed(form))
     _log.info("review item %s %s by %s", item.id[:12], item.status, reviewer)
-    return _redirect(f"/review?done={item.status}&item={item.id}")
+
+    done = f"done={item.status}&item={item.id}"
+    following = _claim_next(store, reviewer, lease_s)
+    return _redirect(f"{_item_url(following.id)}?{done}" if following else f"/review?{done}&none=free")
 
 # %% ../nbs/api/14b_review_page.ipynb #82c40f97
 async def _sign_in(request: Request, service, tokens: Path) -> Response:
@@ -376,7 +483,7 @@ def _sign_out(request: Request) -> Response:
 def review_routes(app: FastAPI, service: Service) -> None:
     "Add the review page's routes to `app`, over `service`'s review queue."
     tokens, lease_s = service.settings.path("review.tokens_file"), service.settings["review.lease_s"]
-    def item_page(item_id: str) -> str: return f"/review/items/{quote(item_id, safe='')}"
+    threshold_of = partial(_threshold, service)
 
     @app.get("/review", include_in_schema=False)
     async def queue(request: Request) -> Response:
@@ -388,19 +495,30 @@ def review_routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/review/items/{item_id}", include_in_schema=False)
     async def item(request: Request, item_id: str) -> Response:
-        return await _answer(request, service, tokens, partial(_show_item, item_id=item_id))
+        work = partial(_show_item, item_id=item_id, threshold_of=threshold_of, notice=_notice(request.query_params))
+        return await _answer(request, service, tokens, work)
 
     @app.post("/review/items/{item_id}/claim", include_in_schema=False)
     async def claim(request: Request, item_id: str) -> Response:
-        work = partial(_claim, item_id=item_id, lease_s=lease_s)
-        return await _answer(request, service, tokens, work, item_page(item_id))
+        work = partial(_claim, item_id=item_id, lease_s=lease_s, threshold_of=threshold_of)
+        return await _answer(request, service, tokens, work, _item_url(item_id))
 
     @app.post("/review/items/{item_id}/decision", include_in_schema=False)
     async def decision(request: Request, item_id: str) -> Response:
-        return await _answer(request, service, tokens, partial(_decide, item_id=item_id), item_page(item_id))
+        work = partial(_decide, item_id=item_id, lease_s=lease_s, threshold_of=threshold_of)
+        return await _answer(request, service, tokens, work, _item_url(item_id))
 
     @app.post("/review/sign-in", include_in_schema=False)
     async def sign_in(request: Request) -> Response: return await _sign_in(request, service, tokens)
 
     @app.post("/review/sign-out", include_in_schema=False)
     async def sign_out(request: Request) -> Response: return _sign_out(request)
+
+    @app.get("/review/next", include_in_schema=False)
+    @app.get("/review/sign-in", include_in_schema=False)
+    @app.get("/review/sign-out", include_in_schema=False)
+    async def to_queue() -> Response: return _redirect("/review")
+
+    @app.get("/review/items/{item_id}/claim", include_in_schema=False)
+    @app.get("/review/items/{item_id}/decision", include_in_schema=False)
+    async def to_item(item_id: str) -> Response: return _redirect(_item_url(item_id))

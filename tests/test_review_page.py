@@ -35,10 +35,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Site:
-    "The service on the fake model in a fresh project, its review queue open beside it, and three reviewers."
+    "The service on the fake model in a fresh project, its review queue open beside it, and five reviewers."
     project = make_project(tmp_path_factory.mktemp("review"), "[model]\ndefault = fake\n[prices]\nfake = 0, 0\n")
     store = ReviewStore(project / ".llmops_wb" / "review.db")  # the file [review] store names by default
-    tokens = {name: add_reviewer(project / ".llmops_wb" / "reviewers", name) for name in ("ana", "bo", "cy")}
+    names = ("ana", "bo", "cy", "dee", "eve")
+    tokens = {name: add_reviewer(project / ".llmops_wb" / "reviewers", name) for name in names}
     with serving(project, serve_env(project)) as port:
         yield Site(f"http://127.0.0.1:{port}", store, tokens)
     store.close()
@@ -54,20 +55,18 @@ def browser() -> Browser:
 
 @pytest.fixture
 def contexts(browser: Browser):
-    "New browser contexts (separate cookies), closed after the test."
+    "New browser contexts (separate cookies), with Playwright's context `options`, closed after the test."
     made: list[BrowserContext] = []
-    def new(site: Site) -> BrowserContext:
-        made.append(browser.new_context(base_url=site.url))
+    def new(site: Site, **options) -> BrowserContext:
+        made.append(browser.new_context(base_url=site.url, **options))
         return made[-1]
     yield new
     for context in made: context.close()
 
 
-
-
-def signed_in(contexts, site: Site, name: str) -> Page:
-    "A page in a browser of its own where reviewer `name` signed in with the form."
-    page = contexts(site).new_page()
+def signed_in(contexts, site: Site, name: str, **options) -> Page:
+    "A page in a browser of its own (made with context `options`) where reviewer `name` signed in with the form."
+    page = contexts(site, **options).new_page()
     page.goto("/review")
     page.fill("input[name=token]", site.tokens[name])
     with page.expect_navigation() as arrived: page.click("button:text('Sign in')")
@@ -108,12 +107,13 @@ def test_the_queue_lists_items_and_an_item_shows_what_to_decide_on(site: Site, c
     [cookie] = page.context.cookies()
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/review")
     row = page.locator("table.items tr", has_text=item.id[:12])
-    assert [row.locator("td").nth(i).inner_text() for i in range(5)] == [item.id[:12], "greet", "v1.0.0", "fake",
-                                                                          "0.37"]
+    assert [row.locator("td").nth(i).inner_text() for i in range(6)] == [
+        item.id[:12], "Hello Grace, nice to meet you.", "greet", "v1.0.0", "fake", "0.37"]
 
     with page.expect_navigation(): row.locator("a").click()
     facts = page.inner_text("dl.facts")
-    for shown in ("pending", "greet", "v1.0.0", "fake", "0.37", "req-Grace", item.id):
+    for shown in ("pending", "greet", "v1.0.0", "fake", "0.37", "threshold: 0.80", "probability that the output is "
+                  "acceptable", "req-Grace", item.id):
         assert shown in facts
     assert (page.inner_text("table.input th"), page.inner_text("table.input pre")) == ("name", "Grace")
     assert page.inner_text("pre.output") == "Hello Grace, nice to meet you."
@@ -134,7 +134,7 @@ def test_approve_edit_and_reject(site: Site, contexts):
 
     decide(page, approved)
     assert submit(page, "#approve button") == 200
-    assert page.inner_text("p.notice") == f"Item {approved.id[:12]} approved."
+    assert page.inner_text("p.notice") == f"Item {approved.id[:12]} approved."  # on the next item's page
     done = site.store.get(approved.id)
     assert (done.status, done.reviewer, done.final_output) == ("approved", "ana", "Hello Ann.")
 
@@ -166,11 +166,11 @@ def test_a_second_reviewer_cannot_decide_an_item_the_first_holds(site: Site, con
     decide(ana, item)  # the lapsed item is Ana's now
     held = site.store.get(item.id)
     assert submit(bo, "#approve button") == 409
-    refusal = bo.inner_text("main")
+    refusal = bo.inner_text("p.error")
     assert "is claimed by ana until" in refusal and "decide only the items you claimed" in refusal
+    assert bo.inner_text("h1") == f"Item {item.id[:12]}" and "Held by ana until" in bo.inner_text("main")
     bo.goto(f"/review/items/{item.id}")
-    assert submit(bo, "#claim button") == 409
-    assert "claim another item, or wait until the lease lapses" in bo.inner_text("main")
+    assert bo.locator("#claim, #approve").count() == 0  # no button that could only be refused
     assert site.store.get(item.id) == held
 
 
@@ -178,13 +178,13 @@ def test_an_empty_edit_is_refused_and_the_item_stays_claimed(site: Site, context
     item = site.enqueue("Eli", "Hello Eli.")
     page = signed_in(contexts, site, "ana")
     decide(page, item)
-    page.fill("#text", "  \n ")
+    page.fill("#text", "  \n ")  # `required` lets a blank through; the queue refuses it
     assert submit(page, "#edit button") == 422
-    assert "an edit needs the edited text" in page.inner_text("main")
+    assert "an edit needs the edited text" in page.inner_text("p.error")
     held = site.store.get(item.id)
     assert (held.status, held.reviewer, held.final_output) == ("claimed", "ana", None)
-    with page.expect_navigation(): page.click("text=Back to the item")
-    assert page.input_value("#text") == "Hello Eli."
+    assert page.inner_text("h1") == f"Item {item.id[:12]}" and page.input_value("#text") == "Hello Eli."
+    assert page.goto(page.url).status == 200 and page.url == f"{site.url}/review/items/{item.id}"  # a GET: sent on
 
 
 def test_a_script_in_an_output_is_shown_as_text(site: Site, contexts):
@@ -203,12 +203,83 @@ def test_a_script_in_an_output_is_shown_as_text(site: Site, contexts):
 
 def test_review_next_and_sign_out(site: Site, contexts):
     oldest = site.enqueue("Fay", "Hello Fay.", now=1.0)  # older than anything else in the queue
-    page = signed_in(contexts, site, "cy")
+    page = signed_in(contexts, site, "dee")  # who holds nothing yet
     assert submit(page, "button:text('Review next')") == 200
     assert page.url == f"{site.url}/review/items/{oldest.id}"
-    assert site.store.get(oldest.id).reviewer == "cy"
+    assert site.store.get(oldest.id).reviewer == "dee"
     page.goto("/review")
     assert submit(page, "button:text('Review next')") == 200 and page.url.endswith(oldest.id)  # hers until decided
     submit(page, "#approve button")
     assert submit(page, "button:text('Sign out')") == 401
     assert page.context.cookies() == [] and page.locator("input[name=token]").count() == 1
+
+
+def drain(store: ReviewStore) -> None:
+    "Decide every free item, so that the next ones are those a test puts in."
+    while (item := store.claim("sweeper", 60)) is not None: store.decide(item.id, "sweeper", "approve")
+
+
+def test_a_decision_leads_to_the_next_item_and_the_last_to_the_queue(site: Site, contexts):
+    drain(site.store)
+    first, second = site.enqueue("Gus", "Hello Gus."), site.enqueue("Hal", "Hello Hal.")
+    page = signed_in(contexts, site, "eve")
+    assert submit(page, "button:text('Review next')") == 200 and page.url.endswith(first.id)
+
+    assert submit(page, "#approve button") == 200
+    assert page.url == f"{site.url}/review/items/{second.id}?done=approved&item={first.id}"
+    assert page.inner_text("p.notice") == f"Item {first.id[:12]} approved."
+    assert (page.inner_text("h1"), site.store.get(second.id).reviewer) == (f"Item {second.id[:12]}", "eve")
+
+    page.click("#reject button")  # no reason: the browser keeps the form
+    page.wait_for_timeout(300)
+    assert page.locator("#reason:invalid").count() == 1 and page.url.endswith(f"item={first.id}")
+    assert site.store.get(second.id).status == "claimed"
+    page.fill("#reason", "greets nobody")
+    assert submit(page, "#reject button") == 200
+    assert page.inner_text("h1") == "Review queue"
+    assert page.inner_text("p.notice") == f"Item {second.id[:12]} rejected. Nothing else is free to review right now."
+    assert [site.store.get(i.id).status for i in (first, second)] == ["approved", "rejected"]
+
+
+def test_the_decision_fields_are_required(site: Site, contexts):
+    item = site.enqueue("Ida", "Hello Ida.")
+    page = signed_in(contexts, site, "bo")
+    decide(page, item)
+    assert page.locator("#text[required], #reason[required]").count() == 2
+    assert page.locator("#approve button.primary, #reject button.danger").count() == 2
+    page.fill("#text", "")
+    page.click("#edit button")
+    page.wait_for_timeout(300)
+    assert page.locator("#text:invalid").count() == 1 and site.store.get(item.id).status == "claimed"
+    assert submit(page, "#approve button") == 200
+
+
+def test_text_typed_in_a_refused_decision_is_kept(site: Site, contexts):
+    item = site.enqueue("Gil", "Hello Gil.")
+    held = site.store.claim("cy", lease_s=3, item_id=item.id)  # a lease about to lapse
+    page = signed_in(contexts, site, "cy")
+    page.goto(f"/review/items/{item.id}")
+    page.fill("#text", "Hello, Gil!\nWelcome.")
+    time.sleep(max(0.0, held.lease_until - time.time()) + 0.3)
+
+    assert submit(page, "#edit button") == 409
+    assert "your lease on review item" in page.inner_text("p.error")
+    assert "Hello, Gil!\nWelcome." in page.inner_text("dl.unsaved")
+    assert submit(page, "#claim button") == 200  # the claim carries the text back into the form
+    assert page.input_value("#text") == "Hello, Gil!\nWelcome."
+    assert submit(page, "#edit button") == 200
+    assert site.store.get(item.id).final_output == "Hello, Gil!\nWelcome."
+
+
+def test_the_pages_fit_a_phone(site: Site, contexts):
+    verdicts = [{"guard": "toxicity", "passed": True, "detail": "below 0.7 " * 8, "score": 0.03778533819450684,
+                 "threshold": 0.7, "model": "unitary/toxic-bert", "latency_ms": 12.5}] * 2
+    item = site.store.enqueue("greet", "v1.0.0", "fake", {"name": "Pneumonoultramicroscopicsilicovolcanoconiosis" * 2},
+                              "Hello " + "x" * 300 + ".\n" + "A long line of words. " * 20, 0.21, verdicts, "req-phone")
+    page = signed_in(contexts, site, "ana", viewport={"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"/review/items/{item.id}")
+    assert submit(page, "#claim button") == 200
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert "0.038" in page.inner_text("table.verdicts") and "0.0377" not in page.inner_text("table.verdicts")
+    assert submit(page, "#approve button") == 200
