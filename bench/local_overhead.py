@@ -8,6 +8,7 @@ first, so drift and load hit all alike.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +21,7 @@ def direct(llama, prompts: list[str], max_tokens: int, seed: int) -> tuple[int, 
     "Generate every prompt with llama-cpp-python itself; returns (output tokens, seconds)."
     tokens, start = 0, time.perf_counter()
     for prompt in prompts:
+        llama.reset()  # a fresh context per call, as the provider does (reused state scored and ran differently)
         out = llama.create_chat_completion(messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
                                            temperature=0.0, seed=seed)
         tokens += out["usage"]["completion_tokens"]
@@ -34,7 +36,7 @@ def workbench(plan) -> tuple[int, float]:
 
 
 def main(cases: int = 12, rounds: int = 4) -> dict:
-    settings = load_settings()
+    settings = load_settings(environ={**os.environ, "LLMOPS_WB_EVALUATE_CACHE": "false"})  # every round calls the model
     plan = plan_from_settings("explain@v1.1.0", model="local", settings=settings, embedder=HashEmbedder(), limit=cases)
     llama = plan.provider.load()
     direct(llama, plan.rendered[:1], 8, plan.seed)  # warm up
