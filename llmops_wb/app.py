@@ -106,14 +106,14 @@ class _ASCIIJSON(JSONResponse):
 def _json(status: int, body: dict, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return _ASCIIJSON(body, status, dict(headers or {}))
 
-# %% ../nbs/api/14a_app.ipynb #159dd86b
+# %% ../nbs/api/14a_app.ipynb #8a76e06e
 def create_app(service: Service) -> FastAPI:
     "The FastAPI app that serves `service`; reviewers' tokens that cannot be read stop it here."
     read_reviewers(service.settings.path("review.tokens_file"))
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await service.warm()
-        holds = service.review is not None and any(p.review == "hold" for p in service.plans.values())
+        holds = any(service.review_mode(p) == "hold" for p in service.plans.values())
         courier = asyncio.ensure_future(service.deliver_callbacks()) if holds else None
         if service.review is not None:
             _log.info("review queue: %s; %s", "PostgreSQL" if service.review.postgres else service.review.target,
@@ -155,7 +155,7 @@ async def _internal_error(request: Request, error: Exception) -> JSONResponse:
     _log.error("%s %s failed", request.method, request.url.path, exc_info=error)
     return _json(*http_error(error))
 
-# %% ../nbs/api/14a_app.ipynb #c53f95d0
+# %% ../nbs/api/14a_app.ipynb #031143f6
 def _routes(app: FastAPI, service: Service) -> None:
     "Add the service's routes to `app`."
     @app.post("/v1/tasks/{task}/run")
@@ -191,7 +191,7 @@ def _routes(app: FastAPI, service: Service) -> None:
                        "canary": str(p.pin.canary.version) if p.pin.canary else None,
                        "canary_weight": p.pin.canary_weight, "models": [m.model for m in p.chain],
                        "max_tokens": p.max_tokens, "guards": [g.name for g in p.guards],
-                       "review": p.review if service.review is not None else "off",
+                       "review": service.review_mode(p),
                        "confidence_threshold": p.threshold}
                 for task, p in service.plans.items()}
 

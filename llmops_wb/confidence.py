@@ -54,7 +54,11 @@ def token_features(logprobs: Sequence[float]) -> tuple[float, float]:
     "The mean and the minimum of an answer's token `logprobs`."
     return sum(logprobs) / len(logprobs), min(logprobs)
 
-# %% ../nbs/api/10a_confidence.ipynb #476530f3
+# %% ../nbs/api/10a_confidence.ipynb #8eae7ca8
+def _usable(logprobs: Sequence[float] | None) -> bool:
+    "Whether `logprobs` can be scored: some, and every one a log-probability (<= 0; NaN and nonsense are not)."
+    return bool(logprobs) and all(v <= 0 for v in logprobs)
+
 @dataclass(frozen=True)
 class ConfidenceModel:
     "A logistic model of P(acceptable) from the mean and minimum token log-probability."
@@ -65,7 +69,7 @@ class ConfidenceModel:
 
     def probability(self, logprobs: Sequence[float] | None) -> float:
         "P(acceptable) of an answer with these token `logprobs`; the prior without them (or with any not <= 0)."
-        if not logprobs or not all(v <= 0 for v in logprobs): return self.prior  # NaN, or an endpoint's nonsense
+        if not _usable(logprobs): return self.prior
         mean, low = token_features([max(v, -1e6) for v in logprobs])  # -inf (a probability of 0) stays finite
         z = self.intercept + self.mean_weight * mean + self.min_weight * low
         return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
@@ -135,7 +139,7 @@ def guard_factor(verdicts: Sequence[Verdict]) -> float:
         elif v.guard == ToxicityGuard.name and v.score is not None: factor *= 1 - v.score
     return factor
 
-# %% ../nbs/api/10a_confidence.ipynb #720422e0
+# %% ../nbs/api/10a_confidence.ipynb #7c8d1ca6
 @dataclass(frozen=True)
 class Confidence:
     "How sure to be of one output: `value` in [0, 1], from the model's `tokens` or the `prior`."
@@ -146,5 +150,4 @@ def confidence(logprobs: Sequence[float] | None, verdicts: Sequence[Verdict] = (
                model: ConfidenceModel = SMOLLM2_ANSWERS) -> Confidence:
     "The confidence in an output with token `logprobs` that the guards judged as `verdicts`."
     value = model.probability(logprobs) * guard_factor(verdicts)
-    source = "tokens" if logprobs and all(v <= 0 for v in logprobs) else "prior"
-    return Confidence(round(min(1.0, max(0.0, value)), 4), source)
+    return Confidence(round(min(1.0, max(0.0, value)), 4), "tokens" if _usable(logprobs) else "prior")

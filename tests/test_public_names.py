@@ -68,7 +68,7 @@ PUBLIC = {
     "serve": ["GUARD_NAMES", "Pin", "parse_prompt_versions", "pins_from_env", "pins_from_stages",
               "pins_from_settings", "guards_for", "TaskPlan", "plan_tasks", "Request", "status_of", "Traced",
               "Service", "service_from_settings", "review_url", "allowed_callback", "review_status", "attempts_json",
-              "http_error"],
+              "verdicts_json", "http_error"],
     "stats": ["ScoreSummary", "summarize_scores", "percentile", "CaseStats", "case_stats", "Estimate",
               "resample_weights", "bootstrap_ratio", "run_estimates", "Comparison", "verdict", "compare_paired",
               "simulate_gate"],
