@@ -308,7 +308,7 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
     os.execve(sys.executable, command, env)
 
-# %% ../nbs/api/17_cli.ipynb #0da9f6cc
+# %% ../nbs/api/17_cli.ipynb #5fa50c39
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     "Serve the pinned prompt versions over HTTP until interrupted."
     import shutil
@@ -334,7 +334,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     os.environ.update(env)
     versions = ", ".join(f"{t}@{p.pin.production.version}" + (f" (canary {p.pin.canary.version} at "
                          f"{p.pin.canary_weight}%)" if p.pin.canary else "") for t, p in service.plans.items())
-    print(f"serving {versions} on http://{host}:{port} with {workers} worker(s) (Ctrl-C stops it)", file=sys.stderr)
+    print(f"serving {versions} on http://{host}:{port} with {workers} worker(s), the review page at /review "
+          "(Ctrl-C stops it)", file=sys.stderr)
     try: uvicorn.run("llmops_wb.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                      limit_concurrency=settings["serve.max_connections"], timeout_keep_alive=5,
                      access_log=args.access_log, log_level="info" if args.verbose else "warning")
